@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips: channel names, frame metadata and read-only inspection of channels.
+#pragma once
+
+#include <bips/result.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bips {
+
+// Waits take a std::chrono::nanoseconds bound; kForever waits until the
+// awaited thing happens (internally still in bounded slices, so liveness is
+// rechecked), zero means "do not wait".
+inline constexpr std::chrono::nanoseconds kForever = std::chrono::nanoseconds::max();
+
+// "No timestamp", the same value as GStreamer's GST_CLOCK_TIME_NONE.
+inline constexpr uint64_t kNoTime = UINT64_MAX;
+
+// Frame flags understood by bips itself; the low 16 bits are free for the
+// application (bipssink carries GstBufferFlags there).
+inline constexpr uint32_t kFrameFlagUserMask = 0xffffu;
+
+// Per-frame metadata published with a slot. Times are opaque 64-bit values
+// to the core (bipssink sends absolute clock times in nanoseconds).
+struct FrameInfo {
+    uint64_t size = 0; // bytes of the slot that hold the frame
+    uint64_t pts = kNoTime;
+    uint64_t dts = kNoTime;
+    uint64_t duration = kNoTime;
+    uint32_t flags = 0;
+};
+
+// How a consumer reads. Each consumer picks its own on the same channel.
+enum class Policy : uint32_t {
+    Lossless = 0, // every frame, in order; the producer waits for it
+    Latest = 1,   // the newest frame; never slows the producer, counts skips
+};
+
+const char *policy_name(Policy policy) noexcept;
+
+// Checks a channel name: 1 to 200 characters from [A-Za-z0-9._-], not
+// starting with '.'. The error message names the offending character.
+Result<void> validate_channel_name(std::string_view name);
+
+// Folder that holds the segments: $BIPS_SHM_DIR if set, else /dev/shm.
+// Producers and consumers must agree on it (containers share /dev/shm).
+std::string shm_directory();
+
+// Path of the segment file of a channel (no validation).
+std::string segment_path(std::string_view name);
+
+// One consumer entry as seen from outside.
+struct ConsumerInfo {
+    uint32_t index = 0;  // entry in the channel's consumer table
+    Policy policy = Policy::Lossless;
+    int32_t pid = 0;     // in the consumer's own PID namespace: informational
+    bool alive = false;  // the consumer still holds its kernel lock
+    uint64_t received = 0;
+    uint64_t skipped = 0;
+    uint32_t held = 0;   // frames it holds right now
+};
+
+// A snapshot of a channel's header and counters. Any process that can read
+// the segment file can take one; counters are read without stopping anyone.
+struct ChannelInfo {
+    std::string name;
+    uint32_t layout_version = 0;
+    uint64_t epoch = 0;          // bumped by each producer takeover
+    bool producer_alive = false; // a producer holds the channel's kernel lock
+    bool producer_closed = false;// the producer exited cleanly
+    int32_t producer_pid = 0;    // informational (PID namespaces differ)
+    uint32_t mode = 0;           // permission bits of the segment file
+    uint32_t slot_count = 0;
+    uint64_t slot_size = 0;
+    uint32_t max_consumers = 0;
+    uint64_t segment_bytes = 0;
+    uint64_t published = 0;      // frames published in this epoch
+    uint64_t end_of_streams = 0; // end-of-stream markers published
+    std::string stream_info;     // the current stream info (caps, format)
+    std::vector<ConsumerInfo> consumers; // attached entries only
+};
+
+// Reads a channel's header and counters. Errors: NotFound, Corrupt,
+// Incompatible, PermissionDenied.
+Result<ChannelInfo> inspect_channel(std::string_view name);
+
+// Every channel in shm_directory(). Segments that cannot be read are listed
+// in `problems` as "name: message" rather than failing the whole listing.
+struct ChannelList {
+    std::vector<ChannelInfo> channels;
+    std::vector<std::string> problems;
+};
+Result<ChannelList> list_channels();
+
+// Removes the segments whose producer is dead (and half-created temporary
+// files of crashed producers), and nothing else. Returns the names removed.
+Result<std::vector<std::string>> clean_channels();
+
+} // namespace bips

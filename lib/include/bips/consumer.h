@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips: the consumer side of a channel.
+#pragma once
+
+#include <bips/channel.h>
+
+#include <cstddef>
+#include <memory>
+#include <span>
+
+namespace bips {
+
+namespace detail {
+class Attachment;
+class ConsumerImpl;
+}
+
+struct ConsumerOptions {
+    Policy policy = Policy::Lossless;
+    // Busy-wait this long for a frame before sleeping on the futex. 0 sleeps
+    // at once; a few microseconds trade CPU for wake-up latency.
+    std::chrono::nanoseconds spin{0};
+};
+
+// A read-only view of one published frame. Move-only; the slot is given back
+// when the Frame is released or destroyed, from any thread. The view stays
+// valid until then, even if the producer exits or the Consumer is destroyed
+// (the Frame keeps the segment mapped).
+class Frame {
+public:
+    Frame() = default;
+    Frame(Frame &&other) noexcept;
+    Frame &operator=(Frame &&other) noexcept;
+    Frame(const Frame &) = delete;
+    Frame &operator=(const Frame &) = delete;
+    ~Frame();
+
+    bool valid() const noexcept { return att_ != nullptr; }
+    const std::byte *data() const noexcept { return data_; }
+    uint64_t size() const noexcept { return info_.size; }
+    const FrameInfo &info() const noexcept { return info_; }
+    uint64_t sequence() const noexcept { return seq_; }
+    uint32_t slot() const noexcept { return slot_; }
+    // Per-frame metadata copied out of the slot descriptor (owned here).
+    std::span<const std::byte> meta() const noexcept
+    {
+        return {meta_.data(), meta_.size()};
+    }
+    // Generation of the stream info this frame was published under.
+    uint64_t stream_info_generation() const noexcept { return info_gen_; }
+
+    // Gives the slot back to the producer. Idempotent.
+    void release() noexcept;
+
+private:
+    friend class detail::ConsumerImpl;
+    std::shared_ptr<detail::Attachment> att_;
+    const std::byte *data_ = nullptr;
+    FrameInfo info_{};
+    uint64_t seq_ = 0;
+    uint64_t info_gen_ = 0;
+    uint32_t slot_ = 0;
+    std::basic_string<std::byte> meta_;
+};
+
+// Reads one channel. One thread at a time may call next()/reattach(); Frames
+// may be released from any thread.
+class Consumer {
+public:
+    // Attaches to `name`, waiting up to `timeout` for a live producer.
+    // Errors: InvalidName, Timeout (no producer in time), PermissionDenied,
+    // Corrupt, Incompatible, TooManyConsumers, System. The caller owns it.
+    static Result<std::unique_ptr<Consumer>> attach(std::string_view name,
+                                                    const ConsumerOptions &options,
+                                                    std::chrono::nanoseconds timeout);
+    ~Consumer();
+    Consumer(const Consumer &) = delete;
+    Consumer &operator=(const Consumer &) = delete;
+
+    // The next frame for this consumer's policy, waiting up to `timeout`.
+    // Errors: Timeout; EndOfStream (once per marker, in order with frames);
+    // ProducerGone (the producer exited or died and every frame it
+    // published for us has been read: call reattach()); Corrupt.
+    Result<Frame> next(std::chrono::nanoseconds timeout);
+
+    // After ProducerGone: waits up to `timeout` for a producer on the same
+    // name (a new epoch) and attaches to it. Frames of the old epoch stay
+    // valid. Errors as attach().
+    Result<void> reattach(std::chrono::nanoseconds timeout);
+
+    // Makes a blocked next()/reattach() return Timeout promptly, and every
+    // later one until resume() (for flushing and state changes).
+    void interrupt();
+    void resume();
+
+    // The stream info of the most recent frame next() returned (before the
+    // first frame: the channel's current stream info), and its generation.
+    const std::string &stream_info() const;
+    uint64_t stream_info_generation() const;
+
+    const std::string &name() const;
+    uint64_t epoch() const;
+    Policy policy() const;
+    uint64_t received() const; // frames returned by next() (all epochs)
+    uint64_t skipped() const;  // frames a latest consumer skipped (all epochs)
+
+    // Channel snapshot of the current attachment.
+    ChannelInfo info() const;
+
+    // Where the channel's frame data is mapped in this process (to prove
+    // that a frame's data() lies in shared memory).
+    std::span<const std::byte> data_mapping() const;
+
+private:
+    explicit Consumer(std::unique_ptr<detail::ConsumerImpl> impl);
+    std::unique_ptr<detail::ConsumerImpl> impl_;
+};
+
+} // namespace bips

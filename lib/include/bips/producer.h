@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips: the producer side of a channel.
+#pragma once
+
+#include <bips/channel.h>
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <span>
+
+namespace bips {
+
+struct ProducerOptions {
+    uint32_t slot_count = 8;         // 2 .. 1024 slots
+    uint64_t slot_size = 0;          // bytes per slot, required (> 0)
+    uint32_t max_consumers = 16;     // 1 .. 256 consumer entries
+    uint32_t stream_info_capacity = 16384; // bytes of stream info (caps)
+    uint32_t meta_capacity = 1024;   // bytes of per-frame metadata
+    uint32_t mode = 0600;            // permission bits of the segment file
+};
+
+// A slot handed out by acquire(): writable memory the caller fills and then
+// gives back with exactly one publish() or discard(). The struct is a plain
+// handle; the Producer tracks ownership, so a second publish of the same
+// handle is refused. `data` stays valid while the Producer lives.
+struct WriteSlot {
+    uint32_t index = UINT32_MAX;
+    std::byte *data = nullptr;
+    uint64_t capacity = 0;
+};
+
+namespace detail {
+class ProducerImpl;
+}
+
+// Creates and owns one channel. If the channel's previous producer died, the
+// new one takes the channel over under a new epoch; consumers re-attach.
+//
+// Thread-safety: every method may be called from any thread; acquire,
+// publish and discard are serialised internally (a blocked acquire does not
+// hold the lock, so discard/publish from other threads go on).
+class Producer {
+public:
+    // Creates the segment `name` with the given geometry, reserving all its
+    // memory now (a too-small /dev/shm is a NoSpace error naming the sizes).
+    // Errors: InvalidName, InvalidArgument, Busy (a live producer owns the
+    // name), NoSpace, PermissionDenied, System. The caller owns the result.
+    static Result<std::unique_ptr<Producer>> create(std::string_view name,
+                                                    const ProducerOptions &options);
+
+    // Marks the channel closed, wakes every consumer, discards unpublished
+    // slots and removes the segment's name (consumers keep their mappings
+    // until they let go of their frames).
+    ~Producer();
+    Producer(const Producer &) = delete;
+    Producer &operator=(const Producer &) = delete;
+
+    // Takes a free slot. timeout 0 never blocks (WouldBlock when none is
+    // free); otherwise waits up to `timeout` for lossless consumers to catch
+    // up (Timeout), reclaiming the slots of consumers that died meanwhile.
+    // Errors: WouldBlock, Timeout, and Busy when interrupt() was called.
+    Result<WriteSlot> acquire(std::chrono::nanoseconds timeout);
+
+    // Publishes a slot: `info.size` bytes of it, with `meta` (up to
+    // meta_capacity bytes) copied into the slot's descriptor. The slot then
+    // belongs to the channel. Errors: InvalidArgument (not an acquired slot,
+    // size or meta too large).
+    Result<void> publish(const WriteSlot &slot, const FrameInfo &info,
+                         std::span<const std::byte> meta = {});
+
+    // Gives an acquired slot back unpublished. Unknown slots are ignored.
+    void discard(const WriteSlot &slot);
+
+    // Replaces the stream info (caps, format: opaque bytes up to
+    // stream_info_capacity). Frames published after this call carry it.
+    Result<void> set_stream_info(std::string_view info);
+
+    // Publishes an end-of-stream marker after the frames published so far.
+    void end_of_stream();
+
+    // Makes a blocked acquire() return Busy promptly, and every later one
+    // until resume(); used for flushing and state changes.
+    void interrupt();
+    void resume();
+
+    // Reclaims the entries (and held slots) of consumers that died. Returns
+    // how many were reclaimed. acquire() also does this when it has to wait.
+    uint32_t reap_dead_consumers();
+
+    // Consumers attached now (dead ones reaped first).
+    std::vector<ConsumerInfo> consumers();
+    uint32_t consumer_count();
+
+    // Channel snapshot, the same as inspect_channel() gives other processes.
+    ChannelInfo info() const;
+
+    const std::string &name() const;
+    uint64_t epoch() const;
+    uint32_t slot_count() const;
+    uint64_t slot_size() const;
+    uint64_t published() const;
+
+    // Writable memory of slot `index` (for allocators that wrap slots).
+    std::byte *slot_data(uint32_t index) const;
+
+private:
+    explicit Producer(std::unique_ptr<detail::ProducerImpl> impl);
+    std::unique_ptr<detail::ProducerImpl> impl_;
+};
+
+} // namespace bips

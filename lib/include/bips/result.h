@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips: the error model of the core library (an expected-like Result).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace bips {
+
+// Every failure the core reports. The enum is stable: the GObject facade
+// maps it one to one onto its GError domain.
+enum class Errc {
+    InvalidArgument = 1, // a parameter is out of range (the message names it)
+    InvalidName,         // a channel name the OS or bips rejects
+    NotFound,            // no such channel (or no producer yet)
+    Busy,                // a live producer already owns the channel
+    NoSpace,             // the shared-memory file system is too small
+    PermissionDenied,    // the segment's mode forbids this user
+    Corrupt,             // the segment fails validation
+    Incompatible,        // another layout version of bips made the segment
+    Timeout,             // a bounded wait ran out
+    WouldBlock,          // a non-blocking call found nothing to do
+    ProducerGone,        // the producer exited or died; reattach() to go on
+    EndOfStream,         // the producer marked the end of the stream
+    TooManyConsumers,    // every consumer entry of the channel is taken
+    System,              // an unexpected system call failure (errno text)
+};
+
+// Short lower-case identifier of an error code, e.g. "no-space".
+const char *errc_name(Errc code) noexcept;
+
+// An error: a code to branch on and a message for people. Messages name the
+// channel, the sizes or the permission involved and say what to do.
+struct Error {
+    Errc code;
+    std::string message;
+};
+
+// A value or an Error. No exceptions cross the library's API: callers test
+// ok() before value(). Accessing value() of a failed Result is a programming
+// error (it aborts through std::get).
+template <typename T>
+class [[nodiscard]] Result {
+public:
+    Result(T value) : v_(std::move(value)) {}
+    Result(Error error) : v_(std::move(error)) {}
+
+    bool ok() const noexcept { return v_.index() == 0; }
+    explicit operator bool() const noexcept { return ok(); }
+
+    T &value() & { return std::get<0>(v_); }
+    const T &value() const & { return std::get<0>(v_); }
+    T &&value() && { return std::get<0>(std::move(v_)); }
+    T *operator->() { return &std::get<0>(v_); }
+    const T *operator->() const { return &std::get<0>(v_); }
+    T &operator*() & { return std::get<0>(v_); }
+
+    const Error &error() const { return std::get<1>(v_); }
+    Errc code() const { return error().code; }
+
+private:
+    std::variant<T, Error> v_;
+};
+
+template <>
+class [[nodiscard]] Result<void> {
+public:
+    Result() = default;
+    Result(Error error) : e_(std::move(error)) {}
+
+    bool ok() const noexcept { return !e_.has_value(); }
+    explicit operator bool() const noexcept { return ok(); }
+    const Error &error() const { return *e_; }
+    Errc code() const { return e_->code; }
+
+private:
+    std::optional<Error> e_;
+};
+
+// Builds an Error; the message should say what failed and how to fix it.
+inline Error make_error(Errc code, std::string message)
+{
+    return Error{code, std::move(message)};
+}
+
+} // namespace bips
