@@ -235,9 +235,9 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
             __builtin_ia32_pause();
             continue;
         }
-        if (now >= deadline)
-            return make_error(Errc::Timeout, "no frame on channel '" + d.name + "' in time");
-        if (now >= check_at) {
+        // Check the producer before every Timeout too, so that callers
+        // polling with short timeouts also learn that it died.
+        if (now >= check_at || now >= deadline) {
             check_at = now + detail::kLivenessSlice;
             if (!d.att->seg->producer_alive()) {
                 if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why))
@@ -246,6 +246,8 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
                                   "producer of channel '" + d.name +
                                       "' died; reattach to wait for a new one");
             }
+            if (now >= deadline)
+                return make_error(Errc::Timeout, "no frame on channel '" + d.name + "' in time");
         }
         uint32_t token = frames.prepare();
         if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why)) {
