@@ -1,0 +1,624 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// The ring protocol and segment layout on a plain in-process byte arena.
+
+#include "helpers.h"
+
+#include "layout.h"
+#include "ring.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <set>
+
+namespace bips::detail {
+// Lets gtest print poll outcomes by name.
+inline void PrintTo(RingReader::Poll p, std::ostream *os)
+{
+    static const char *const names[] = {"Frame", "Empty", "EndOfStream", "Closed", "Corrupt"};
+    *os << names[static_cast<int>(p)];
+}
+} // namespace bips::detail
+
+namespace {
+
+using namespace bips;
+using namespace bips::detail;
+using bips_test::HasError;
+using bips_test::IsOk;
+using Poll = RingReader::Poll;
+
+// Zeroed, page-aligned heap memory of an exact size (so ASan sees overruns).
+struct AlignedBuffer {
+    explicit AlignedBuffer(uint64_t size, uint64_t align = kPageSize)
+        : size(size),
+          mem(static_cast<std::byte *>(std::aligned_alloc(align, (size + align - 1) / align * align)))
+    {
+        std::memset(mem, 0, size);
+    }
+    ~AlignedBuffer() { std::free(mem); }
+    AlignedBuffer(const AlignedBuffer &) = delete;
+    AlignedBuffer &operator=(const AlignedBuffer &) = delete;
+
+    uint64_t size;
+    std::byte *mem;
+};
+
+ProducerOptions arena_options(uint32_t slots = 4)
+{
+    ProducerOptions o;
+    o.slot_count = slots;
+    o.slot_size = 256;
+    o.max_consumers = 4;
+    o.stream_info_capacity = 256;
+    o.meta_capacity = 32;
+    return o;
+}
+
+// One formatted segment in a byte arena, a writer and up to four readers.
+class RingArena : public ::testing::Test {
+protected:
+    void make(const ProducerOptions &o = arena_options())
+    {
+        auto g = plan_geometry(o);
+        ASSERT_TRUE(IsOk(g));
+        geometry = *g;
+        arena = std::make_unique<AlignedBuffer>(geometry.total_size);
+        view = RingView(arena->mem, arena->mem + geometry.control_size, geometry);
+        format_segment(view, 7, 0600, getpid());
+        writer = std::make_unique<RingWriter>(view);
+    }
+
+    RingReader &join(uint32_t entry, Policy policy)
+    {
+        readers[entry] = RingReader(view, entry);
+        readers[entry].join(policy, getpid());
+        return readers[entry];
+    }
+
+    // Acquires a slot, writes `tag` into its first 8 bytes and publishes it
+    // with pts = tag. Returns the slot (UINT32_MAX if none was free).
+    uint32_t publish(uint64_t tag)
+    {
+        auto slot = writer->try_acquire();
+        if (!slot)
+            return UINT32_MAX;
+        std::memcpy(view.slot_data(*slot), &tag, sizeof tag);
+        FrameInfo info;
+        info.size = sizeof tag;
+        info.pts = tag;
+        writer->publish(*slot, info, {});
+        return *slot;
+    }
+
+    // The tag stored in a slot by publish().
+    uint64_t tag_of(uint32_t slot) const
+    {
+        uint64_t tag = 0;
+        std::memcpy(&tag, view.slot_data(slot), sizeof tag);
+        return tag;
+    }
+
+    // Polls one reader; on Frame, `frame` holds the copy.
+    Poll poll(RingReader &r)
+    {
+        std::string why;
+        Poll p = r.try_next(frame, &why);
+        if (p == Poll::Corrupt)
+            ADD_FAILURE() << "reader reported corruption: " << why;
+        return p;
+    }
+
+    Geometry geometry;
+    std::unique_ptr<AlignedBuffer> arena;
+    RingView view;
+    std::unique_ptr<RingWriter> writer;
+    RingReader readers[4];
+    FrameCopy frame;
+};
+
+// ---------------------------------------------------------------- geometry
+
+// The planned layout is what layout.h describes: ordered, aligned regions,
+// page-aligned slot data that fits slot_size, and a total that adds up.
+TEST(RingGeometry, PlanIsOrderedAlignedAndComplete)
+{
+    auto g = plan_geometry(arena_options(5));
+    ASSERT_TRUE(IsOk(g));
+    EXPECT_EQ(g->slot_count, 5u);
+    EXPECT_EQ(g->max_consumers, 4u);
+    EXPECT_EQ(g->slot_size, 256u);
+    EXPECT_GE(g->slot_stride, g->slot_size);
+    EXPECT_EQ(g->slot_stride % kPageSize, 0u);
+    EXPECT_GE(g->info_capacity, 256u);
+    EXPECT_GE(g->meta_capacity, 32u);
+    EXPECT_GE(g->info_offset, sizeof(SegmentHeader));
+    EXPECT_GE(g->info_stride, sizeof(InfoEntry) + 256);
+    EXPECT_GE(g->consumer_offset, g->info_offset + uint64_t(kInfoEntries) * g->info_stride);
+    EXPECT_GE(g->consumer_stride, sizeof(ConsumerEntry) + 8 * g->bitmap_words);
+    EXPECT_GE(uint64_t(g->bitmap_words) * 64, g->slot_count);
+    EXPECT_GE(g->desc_offset, g->consumer_offset + uint64_t(g->max_consumers) * g->consumer_stride);
+    EXPECT_GE(g->desc_stride, sizeof(SlotDesc) + 32);
+    EXPECT_GE(g->pubring_offset, g->desc_offset + uint64_t(g->slot_count) * g->desc_stride);
+    EXPECT_GE(g->control_size, g->pubring_offset + 8 * g->slot_count);
+    for (uint64_t off : {g->info_offset, g->consumer_offset, g->desc_offset, g->pubring_offset})
+        EXPECT_EQ(off % 64, 0u) << "offset " << off;
+    for (uint64_t stride : {uint64_t(g->info_stride), uint64_t(g->consumer_stride),
+                            uint64_t(g->desc_stride)})
+        EXPECT_EQ(stride % 64, 0u) << "stride " << stride;
+    EXPECT_EQ(g->control_size % kPageSize, 0u);
+    EXPECT_EQ(g->total_size, g->control_size + g->slot_count * g->slot_stride);
+}
+
+// Each out-of-range option is refused with InvalidArgument and a message.
+TEST(RingGeometry, PlanRejectsBadOptions)
+{
+    struct Case {
+        const char *what;
+        void (*change)(ProducerOptions &);
+    };
+    const Case cases[] = {
+        {"0 slots", [](ProducerOptions &o) { o.slot_count = 0; }},
+        {"1 slot", [](ProducerOptions &o) { o.slot_count = 1; }},
+        {"1025 slots", [](ProducerOptions &o) { o.slot_count = kMaxSlots + 1; }},
+        {"slot_size 0", [](ProducerOptions &o) { o.slot_size = 0; }},
+        {"slot_size too large", [](ProducerOptions &o) { o.slot_size = kMaxSlotSize + 1; }},
+        {"0 consumers", [](ProducerOptions &o) { o.max_consumers = 0; }},
+        {"257 consumers", [](ProducerOptions &o) { o.max_consumers = kMaxConsumers + 1; }},
+        {"info capacity", [](ProducerOptions &o) { o.stream_info_capacity = kMaxInfoCapacity + 1; }},
+        {"meta capacity", [](ProducerOptions &o) { o.meta_capacity = kMaxMetaCapacity + 1; }},
+    };
+    for (const auto &c : cases) {
+        ProducerOptions o = arena_options();
+        c.change(o);
+        EXPECT_TRUE(HasError(plan_geometry(o), Errc::InvalidArgument)) << c.what;
+    }
+    // The limits themselves are fine.
+    ProducerOptions o = arena_options(kMinSlots);
+    o.max_consumers = kMaxConsumers;
+    EXPECT_TRUE(IsOk(plan_geometry(o)));
+    o.slot_count = kMaxSlots;
+    EXPECT_TRUE(IsOk(plan_geometry(o)));
+}
+
+// ---------------------------------------------------------------- frames
+
+// A lossless reader gets every frame in publication order with all of its
+// metadata and bytes intact.
+TEST_F(RingArena, PublishedFramesArriveInOrderWithMetadata)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &r = join(0, Policy::Lossless);
+    EXPECT_EQ(poll(r), Poll::Empty);
+
+    for (uint64_t i = 0; i < 3; ++i) {
+        auto slot = writer->try_acquire();
+        ASSERT_TRUE(slot.has_value());
+        EXPECT_TRUE(writer->owns(*slot));
+        bips_test::fill_pattern(view.slot_data(*slot), 100 + i, i);
+        FrameInfo info;
+        info.size = 100 + i;
+        info.pts = 1000 + i;
+        info.dts = 2000 + i;
+        info.duration = 33 + i;
+        info.flags = 0x1230 + uint32_t(i);
+        const std::byte meta[] = {std::byte(0xde), std::byte(0xad), std::byte(i)};
+        writer->publish(*slot, info, meta);
+        EXPECT_FALSE(writer->owns(*slot));
+    }
+    EXPECT_EQ(writer->published(), 3u);
+
+    uint64_t first_seq = 0;
+    for (uint64_t i = 0; i < 3; ++i) {
+        ASSERT_EQ(poll(r), Poll::Frame) << "frame " << i;
+        if (i == 0)
+            first_seq = frame.seq;
+        EXPECT_EQ(frame.seq, first_seq + i);
+        EXPECT_EQ(frame.info.size, 100 + i);
+        EXPECT_EQ(frame.info.pts, 1000 + i);
+        EXPECT_EQ(frame.info.dts, 2000 + i);
+        EXPECT_EQ(frame.info.duration, 33 + i);
+        EXPECT_EQ(frame.info.flags, 0x1230 + i);
+        ASSERT_EQ(frame.meta.size(), 3u);
+        EXPECT_EQ(frame.meta[0], std::byte(0xde));
+        EXPECT_EQ(frame.meta[1], std::byte(0xad));
+        EXPECT_EQ(frame.meta[2], std::byte(i));
+        EXPECT_EQ(bips_test::check_pattern(view.slot_data(frame.slot), 100 + i, i), 100 + i)
+            << "bytes of frame " << i;
+        r.release(frame.slot);
+    }
+    EXPECT_EQ(poll(r), Poll::Empty);
+    EXPECT_EQ(r.received(), 3u);
+    EXPECT_EQ(r.skipped(), 0u);
+}
+
+// A reader starts at the next frame after join: earlier ones are not
+// delivered to it.
+TEST_F(RingArena, ReaderStartsAtTheNextFrameAfterJoin)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    for (uint64_t i = 0; i < 3; ++i)
+        ASSERT_NE(publish(i), UINT32_MAX);
+    RingReader &r = join(0, Policy::Lossless);
+    EXPECT_EQ(poll(r), Poll::Empty);
+    ASSERT_NE(publish(3), UINT32_MAX);
+    ASSERT_EQ(poll(r), Poll::Frame);
+    EXPECT_EQ(frame.info.pts, 3u);
+    EXPECT_EQ(poll(r), Poll::Empty);
+}
+
+// With no reader, the producer recycles slots forever (oldest first).
+TEST_F(RingArena, WithoutReadersTheProducerNeverBlocks)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    for (uint64_t i = 0; i < 100; ++i)
+        ASSERT_NE(publish(i), UINT32_MAX) << "frame " << i;
+}
+
+// ---------------------------------------------------------------- backpressure
+
+// A lossless reader with slot_count unread frames stops the producer; one
+// read + release gives exactly one slot back.
+TEST_F(RingArena, LosslessReaderAppliesBackpressure)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &r = join(0, Policy::Lossless);
+    for (uint64_t i = 0; i < 4; ++i)
+        ASSERT_NE(publish(i), UINT32_MAX) << "frame " << i;
+    EXPECT_FALSE(writer->try_acquire().has_value()) << "4 unread frames, 4 slots";
+
+    ASSERT_EQ(poll(r), Poll::Frame);
+    EXPECT_EQ(frame.info.pts, 0u);
+    const uint32_t read_slot = frame.slot;
+    EXPECT_FALSE(writer->try_acquire().has_value()) << "frame 0 is read but still held";
+    r.release(read_slot);
+
+    auto slot = writer->try_acquire();
+    ASSERT_TRUE(slot.has_value());
+    EXPECT_EQ(*slot, read_slot);
+    writer->discard(*slot);
+
+    // The unread frames are still delivered, in order, intact.
+    for (uint64_t i = 1; i < 4; ++i) {
+        ASSERT_EQ(poll(r), Poll::Frame);
+        EXPECT_EQ(frame.info.pts, i);
+        EXPECT_EQ(tag_of(frame.slot), i);
+        r.release(frame.slot);
+    }
+}
+
+// Two lossless readers: the producer waits for the slower one.
+TEST_F(RingArena, ProducerWaitsForTheSlowestLosslessReader)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &fast = join(0, Policy::Lossless);
+    RingReader &slow = join(1, Policy::Lossless);
+    for (uint64_t i = 0; i < 4; ++i)
+        ASSERT_NE(publish(i), UINT32_MAX);
+    for (uint64_t i = 0; i < 4; ++i) {
+        ASSERT_EQ(poll(fast), Poll::Frame);
+        fast.release(frame.slot);
+    }
+    EXPECT_FALSE(writer->try_acquire().has_value()) << "the slow reader has read nothing";
+    ASSERT_EQ(poll(slow), Poll::Frame);
+    EXPECT_EQ(frame.info.pts, 0u);
+    slow.release(frame.slot);
+    EXPECT_TRUE(writer->try_acquire().has_value());
+}
+
+// ---------------------------------------------------------------- latest
+
+// A latest reader never slows the producer, jumps to the newest frame and
+// counts every frame it did not get.
+TEST_F(RingArena, LatestSkipsToNewestAndCountsSkips)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &r = join(0, Policy::Latest);
+    for (uint64_t i = 0; i < 10; ++i)
+        ASSERT_NE(publish(i), UINT32_MAX) << "a latest reader must not block frame " << i;
+
+    ASSERT_EQ(poll(r), Poll::Frame);
+    EXPECT_EQ(frame.info.pts, 9u);
+    EXPECT_EQ(tag_of(frame.slot), 9u);
+    r.release(frame.slot);
+    EXPECT_EQ(poll(r), Poll::Empty);
+    EXPECT_EQ(r.received(), 1u);
+    EXPECT_EQ(r.skipped(), 9u);
+
+    ASSERT_NE(publish(10), UINT32_MAX);
+    ASSERT_EQ(poll(r), Poll::Frame);
+    EXPECT_EQ(frame.info.pts, 10u);
+    r.release(frame.slot);
+    EXPECT_EQ(r.received(), 2u);
+    EXPECT_EQ(r.skipped(), 9u);
+}
+
+// A slot a reader holds is never handed to the producer, however many
+// frames follow; its bytes stay intact; it is reused after release.
+TEST_F(RingArena, HeldSlotIsNeverHandedOut)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &r = join(0, Policy::Latest);
+    ASSERT_NE(publish(42), UINT32_MAX);
+    ASSERT_EQ(poll(r), Poll::Frame);
+    const uint32_t held = frame.slot;
+
+    for (uint64_t i = 0; i < 50; ++i) {
+        uint32_t slot = publish(100 + i);
+        ASSERT_NE(slot, UINT32_MAX) << "frame " << i;
+        EXPECT_NE(slot, held) << "frame " << i << " got the held slot";
+    }
+    EXPECT_EQ(tag_of(held), 42u);
+
+    r.release(held);
+    bool reused = false;
+    for (uint64_t i = 0; i < 8 && !reused; ++i)
+        reused = publish(200 + i) == held;
+    EXPECT_TRUE(reused) << "a released slot must come back";
+}
+
+// Every slot can be owned by the producer at once; then none is free.
+// discard() returns a slot unpublished.
+TEST_F(RingArena, DiscardReturnsTheSlot)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &r = join(0, Policy::Lossless);
+    std::set<uint32_t> slots;
+    for (int i = 0; i < 4; ++i) {
+        auto s = writer->try_acquire();
+        ASSERT_TRUE(s.has_value());
+        EXPECT_TRUE(writer->owns(*s));
+        slots.insert(*s);
+    }
+    EXPECT_EQ(slots.size(), 4u) << "acquire handed out a slot twice";
+    EXPECT_FALSE(writer->try_acquire().has_value());
+
+    const uint32_t back = *slots.begin();
+    writer->discard(back);
+    EXPECT_FALSE(writer->owns(back));
+    auto s = writer->try_acquire();
+    ASSERT_TRUE(s.has_value());
+    EXPECT_EQ(*s, back);
+    // Nothing was published: the reader sees nothing.
+    EXPECT_EQ(poll(r), Poll::Empty);
+    EXPECT_EQ(writer->published(), 0u);
+}
+
+// ---------------------------------------------------------------- dead readers
+
+// reclaim_consumer frees a dead reader's entry, its held slots and its
+// backpressure at once.
+TEST_F(RingArena, ReclaimConsumerFreesADeadReadersSlots)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &dead = join(2, Policy::Lossless);
+    for (uint64_t i = 0; i < 4; ++i)
+        ASSERT_NE(publish(i), UINT32_MAX);
+    ASSERT_EQ(poll(dead), Poll::Frame); // held, never released
+    ASSERT_EQ(poll(dead), Poll::Frame);
+    EXPECT_FALSE(writer->try_acquire().has_value());
+    EXPECT_EQ(view.consumer(2)->state.load(), uint32_t(kConsumerActive));
+
+    writer->reclaim_consumer(2);
+    EXPECT_EQ(view.consumer(2)->state.load(), uint32_t(kConsumerFree));
+    std::set<uint32_t> slots;
+    for (int i = 0; i < 4; ++i) {
+        auto s = writer->try_acquire();
+        ASSERT_TRUE(s.has_value()) << "slot " << i << " not reclaimed";
+        slots.insert(*s);
+    }
+    EXPECT_EQ(slots.size(), 4u);
+
+    ChannelInfo info;
+    read_counters(view, info);
+    for (const auto &c : info.consumers)
+        EXPECT_NE(c.index, 2u) << "the reclaimed entry is still listed";
+}
+
+// ---------------------------------------------------------------- stream info
+
+// Each frame carries the generation of the stream info current when it was
+// published, and read_stream_info returns that info (until overwritten).
+TEST_F(RingArena, FramesCarryTheirStreamInfoGeneration)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &r = join(0, Policy::Lossless);
+
+    writer->set_stream_info("video/x-raw,format=NV12,width=64,height=48");
+    uint64_t gen_a = 0;
+    auto cur = read_stream_info(view, 0, &gen_a);
+    ASSERT_TRUE(cur.has_value());
+    EXPECT_EQ(*cur, "video/x-raw,format=NV12,width=64,height=48");
+    ASSERT_NE(publish(1), UINT32_MAX);
+
+    writer->set_stream_info("video/x-raw,format=RGBA,width=32,height=32");
+    uint64_t gen_b = 0;
+    cur = read_stream_info(view, 0, &gen_b);
+    ASSERT_TRUE(cur.has_value());
+    EXPECT_EQ(*cur, "video/x-raw,format=RGBA,width=32,height=32");
+    EXPECT_GT(gen_b, gen_a);
+    ASSERT_NE(publish(2), UINT32_MAX);
+
+    // The first frame is read after the change but keeps the old generation.
+    ASSERT_EQ(poll(r), Poll::Frame);
+    EXPECT_EQ(frame.info_gen, gen_a);
+    r.release(frame.slot);
+    ASSERT_EQ(poll(r), Poll::Frame);
+    EXPECT_EQ(frame.info_gen, gen_b);
+    r.release(frame.slot);
+
+    uint64_t got = 0;
+    auto a = read_stream_info(view, gen_a, &got);
+    ASSERT_TRUE(a.has_value()) << "the previous generation is still in the info ring";
+    EXPECT_EQ(*a, "video/x-raw,format=NV12,width=64,height=48");
+    EXPECT_EQ(got, gen_a);
+
+    // After kInfoEntries more generations, gen_a is gone: nullopt, not
+    // another generation's text.
+    for (uint32_t i = 0; i < kInfoEntries; ++i)
+        writer->set_stream_info("caps-" + std::to_string(i));
+    EXPECT_FALSE(read_stream_info(view, gen_a, &got).has_value());
+    cur = read_stream_info(view, 0, &got);
+    ASSERT_TRUE(cur.has_value());
+    EXPECT_EQ(*cur, "caps-" + std::to_string(kInfoEntries - 1));
+}
+
+// ---------------------------------------------------------------- EOS, close
+
+// The end-of-stream marker comes after the frames published before it and
+// before the ones published after it, once.
+TEST_F(RingArena, EndOfStreamIsOrderedWithFrames)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &r = join(0, Policy::Lossless);
+    ASSERT_NE(publish(0), UINT32_MAX);
+    ASSERT_NE(publish(1), UINT32_MAX);
+    writer->end_of_stream();
+    ASSERT_NE(publish(2), UINT32_MAX);
+
+    for (uint64_t i = 0; i < 2; ++i) {
+        ASSERT_EQ(poll(r), Poll::Frame);
+        EXPECT_EQ(frame.info.pts, i);
+        r.release(frame.slot);
+    }
+    EXPECT_EQ(poll(r), Poll::EndOfStream);
+    ASSERT_EQ(poll(r), Poll::Frame);
+    EXPECT_EQ(frame.info.pts, 2u);
+    r.release(frame.slot);
+    EXPECT_EQ(poll(r), Poll::Empty);
+
+    ChannelInfo info;
+    read_counters(view, info);
+    EXPECT_EQ(info.end_of_streams, 1u);
+    EXPECT_EQ(info.published, 3u);
+}
+
+// After close the reader drains what was published, then sees Closed (and
+// keeps seeing it).
+TEST_F(RingArena, CloseGivesClosedAfterDraining)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &r = join(0, Policy::Lossless);
+    ASSERT_NE(publish(0), UINT32_MAX);
+    ASSERT_NE(publish(1), UINT32_MAX);
+    writer->close();
+    for (uint64_t i = 0; i < 2; ++i) {
+        ASSERT_EQ(poll(r), Poll::Frame);
+        EXPECT_EQ(frame.info.pts, i);
+        r.release(frame.slot);
+    }
+    EXPECT_EQ(poll(r), Poll::Closed);
+    EXPECT_EQ(poll(r), Poll::Closed);
+}
+
+// ---------------------------------------------------------------- validate_header
+
+// Copies the formatted control region into an exactly-sized aligned buffer
+// (so an out-of-bounds read is an ASan error), lets `corrupt` change the
+// copied header, and validates it against a file of `file_size` bytes.
+class HeaderCheck : public RingArena {
+protected:
+    Result<Geometry> check(void (*corrupt)(SegmentHeader &), uint64_t file_size = 0)
+    {
+        AlignedBuffer copy(geometry.control_size);
+        std::memcpy(copy.mem, arena->mem, geometry.control_size);
+        SegmentHeader h;
+        std::memcpy(static_cast<void *>(&h), copy.mem, sizeof h);
+        if (corrupt)
+            corrupt(h);
+        std::memcpy(copy.mem, static_cast<const void *>(&h), sizeof h);
+        return validate_header(copy.mem, geometry.control_size,
+                               file_size ? file_size : geometry.total_size, "hdr-test");
+    }
+};
+
+// A freshly formatted header validates and yields the planned geometry.
+TEST_F(HeaderCheck, FormattedHeaderValidates)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    const SegmentHeader *h = view.header();
+    EXPECT_EQ(h->magic, kMagic);
+    EXPECT_EQ(h->layout_version, kLayoutVersion);
+    EXPECT_EQ(h->epoch, 7u);
+    EXPECT_EQ(h->mode, 0600u);
+    EXPECT_EQ(h->total_size, geometry.total_size);
+
+    auto g = check(nullptr);
+    ASSERT_TRUE(IsOk(g));
+    EXPECT_EQ(g->slot_count, geometry.slot_count);
+    EXPECT_EQ(g->max_consumers, geometry.max_consumers);
+    EXPECT_EQ(g->slot_size, geometry.slot_size);
+    EXPECT_EQ(g->slot_stride, geometry.slot_stride);
+    EXPECT_EQ(g->info_offset, geometry.info_offset);
+    EXPECT_EQ(g->consumer_offset, geometry.consumer_offset);
+    EXPECT_EQ(g->desc_offset, geometry.desc_offset);
+    EXPECT_EQ(g->pubring_offset, geometry.pubring_offset);
+    EXPECT_EQ(g->control_size, geometry.control_size);
+    EXPECT_EQ(g->total_size, geometry.total_size);
+}
+
+TEST_F(HeaderCheck, WrongMagicIsCorrupt)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    auto g = check([](SegmentHeader &h) { h.magic = 0x6b6e756a6b6e756aull; });
+    EXPECT_TRUE(HasError(g, Errc::Corrupt));
+    EXPECT_TRUE(bips_test::ErrorMentions(g, "hdr-test")) << "the message should name the channel";
+}
+
+TEST_F(HeaderCheck, OtherLayoutVersionIsIncompatible)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.layout_version = kLayoutVersion + 1; }),
+                         Errc::Incompatible));
+}
+
+// Sizes larger than the file (or than the control mapping) are refused.
+TEST_F(HeaderCheck, SizesBeyondTheFileAreCorrupt)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    EXPECT_TRUE(HasError(check(nullptr, geometry.total_size - kPageSize), Errc::Corrupt))
+        << "file shorter than total_size";
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.total_size = 1ull << 62; }),
+                         Errc::Corrupt));
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.slot_count = 1u << 30; }),
+                         Errc::Corrupt));
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.slot_count = 0; }), Errc::Corrupt));
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.max_consumers = 100000; }),
+                         Errc::Corrupt));
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.slot_size = h.slot_stride + 1; }),
+                         Errc::Corrupt));
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.control_size += kPageSize; }),
+                         Errc::Corrupt));
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.pubring_offset = h.control_size; }),
+                         Errc::Corrupt));
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.meta_capacity = 1u << 31; }),
+                         Errc::Corrupt));
+}
+
+// Regions that overlap or are misaligned are refused.
+TEST_F(HeaderCheck, OverlappingOrUnalignedOffsetsAreCorrupt)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.consumer_offset = h.info_offset; }),
+                         Errc::Corrupt));
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.info_offset = 0; }), Errc::Corrupt))
+        << "info over the header";
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.desc_offset += 8; }), Errc::Corrupt));
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.pubring_offset = h.desc_offset; }),
+                         Errc::Corrupt));
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.control_size -= 8; }), Errc::Corrupt))
+        << "slot data not page aligned";
+    EXPECT_TRUE(HasError(check([](SegmentHeader &h) { h.slot_stride = 64; }), Errc::Corrupt))
+        << "slot stride below a page";
+}
+
+// A control buffer too short to hold a header is refused without reading
+// past it.
+TEST(RingHeader, ShortControlIsCorrupt)
+{
+    AlignedBuffer tiny(64, 64);
+    auto g = validate_header(tiny.mem, tiny.size, tiny.size, "tiny");
+    EXPECT_TRUE(HasError(g, Errc::Corrupt));
+}
+
+} // namespace
