@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips plugin: the C++ state of bipssink (producer, allocator, counters, monitor).
+//
+// GstBipsSink (gstbipssink.cpp) is GObject boilerplate; it owns one
+// SinkState (new in _init, delete in finalize) and forwards its virtual
+// methods here. Lifecycle, caps and the consumer monitor are in
+// gstbipssinkstate.cpp; allocation and render in gstbipssinkrender.cpp.
+//
+// Threads: the streaming thread calls set_caps, render, propose_allocation
+// (from upstream's thread, but serialised with the stream) and
+// end_of_stream; the application thread calls start/stop (state changes)
+// and reads properties; any thread may call unlock/unlock_stop; a monitor
+// thread, alive from start() to stop(), polls the consumer table.
+#pragma once
+
+#include "gstbipsallocator.h"
+
+#include <bips/bips.h>
+
+#include <gst/base/gstbasesink.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+
+namespace gstbips {
+
+// Why 6 slots: upstream may hold up to 5 unpublished slots (a converter and
+// a queue in flight), and each consumer holds the frame it reads plus
+// usually one queued downstream; 6 lets a 4K camera feed two or three
+// consumers without the producer waiting on an ordinary hiccup, while
+// costing 6 frames of /dev/shm (75 MiB for 4K NV12, 199 MiB for 4K RGBA).
+inline constexpr guint kDefaultSlots = 6;
+inline constexpr guint kDefaultPerms = 0600;
+
+// Properties. Guarded by GST_OBJECT_LOCK of the element.
+struct SinkSettings {
+    std::string channel;
+    guint slots = kDefaultSlots;
+    guint64 slot_size = 0; // 0: derived from the caps (raw video)
+    guint perms = kDefaultPerms;
+    bool allow_copy = true;
+    bool wait_for_consumer = false;
+};
+
+class SinkState {
+public:
+    explicit SinkState(GstBaseSink *sink);
+    ~SinkState();
+    SinkState(const SinkState &) = delete;
+    SinkState &operator=(const SinkState &) = delete;
+
+    SinkSettings settings; // guarded by GST_OBJECT_LOCK(sink_)
+
+    bool start();
+    void stop();
+    bool set_caps(GstCaps *caps);
+    bool propose_allocation(GstQuery *query);
+    GstFlowReturn render(GstBuffer *buffer);
+    void end_of_stream();
+    void unlock();
+    void unlock_stop();
+
+    guint consumers();
+    GstStructure *stats();
+
+private:
+    SinkSettings snapshot_settings();
+    bool create_producer(const std::string &stream_info, guint64 frame_size);
+    void drop_producer();
+    bool flushing();
+    GstFlowReturn wait_for_consumer(const std::shared_ptr<bips::Producer> &producer);
+    GstFlowReturn copy_into_slot(GstBuffer *buffer, GstMemory **out);
+    bips::FrameInfo frame_info(GstBuffer *buffer);
+    void monitor_loop();
+    void poll_consumers();
+    void forget_consumers();
+
+    GstBaseSink *sink_; // the owning element; not a reference
+
+    // Guards producer_, allocator_, flushing_, monitor_stop_, slot_count_
+    // and channel_generation_. The streaming thread is the only writer of producer_
+    // and allocator_ (set_caps/render/stop run serialised with it), so it
+    // may read them without the lock; every other thread reads them under
+    // it. Never held across a wait inside the core or a signal emission.
+    // Taken before GST_OBJECT_LOCK when both are needed.
+    std::mutex mutex_;
+    std::condition_variable wake_; // flushing_ or monitor_stop_ changed
+    std::shared_ptr<bips::Producer> producer_;
+    GstBipsAllocator *allocator_ = nullptr; // owned ref; wraps producer_
+    bool flushing_ = false;
+    bool monitor_stop_ = false;
+    guint slot_count_ = 0;
+    guint64 channel_generation_ = 0; // bumped by every create_producer()
+
+    std::thread monitor_;
+    // Monitor-thread only (and stop() after joining it): the consumers
+    // reported so far, as (entry index, pid), and the channel generation
+    // they belong to.
+    std::set<std::pair<uint32_t, int32_t>> known_;
+    guint64 known_generation_ = 0;
+
+    std::atomic<guint64> published_{0};
+    std::atomic<guint64> zero_copy_{0};
+    std::atomic<guint64> copied_{0};
+};
+
+} // namespace gstbips
+
+// Implemented in gstbipssink.cpp: emit the element's consumer signals and
+// notify::consumers. Called from the monitor thread without locks held.
+void gst_bips_sink_emit_consumer_added(GstBaseSink *sink, guint index);
+void gst_bips_sink_emit_consumer_removed(GstBaseSink *sink, guint index);
+void gst_bips_sink_notify_consumers(GstBaseSink *sink);

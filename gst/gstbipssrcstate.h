@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips plugin: the C++ state of bipssrc (consumer, caps tracking, counters).
+//
+// GstBipsSrc (gstbipssrc.cpp) is GObject boilerplate; it owns one SrcState
+// (new in _init, delete in finalize) and forwards its virtual methods here.
+// Lifecycle, attach and queries are in gstbipssrcstate.cpp; turning frames
+// into buffers in gstbipssrcstream.cpp.
+//
+// Threads: the streaming thread calls negotiate and create, and it alone
+// uses the Consumer for next()/reattach(); start/stop run on state changes
+// while no streaming thread runs; unlock/unlock_stop, queries and property
+// reads come from any thread.
+#pragma once
+
+#include "gstbipsallocator.h"
+
+#include <bips/bips.h>
+
+#include <gst/base/gstbasesrc.h>
+#include <gst/gst.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace gstbips {
+
+// A blocked wait (attach, next frame, reattach) looks at the flushing flag
+// at least this often, even if the core's interrupt() were missed.
+inline constexpr std::chrono::milliseconds kSrcWaitSlice{100};
+
+// Stream info that is empty (a producer that sets none) still needs caps.
+inline constexpr const char *kUnknownCaps = "application/octet-stream";
+
+// Parses stream info into caps (empty info: kUnknownCaps); nullptr if it
+// is not a caps string.
+GstCaps *parse_stream_info(const std::string &info);
+
+// Properties. Guarded by GST_OBJECT_LOCK of the element.
+struct SrcSettings {
+    std::string channel;
+    bips::Policy policy = bips::Policy::Lossless;
+    gint64 timeout_ms = -1; // -1 waits forever
+    bool reconnect = true;
+};
+
+class SrcState {
+public:
+    explicit SrcState(GstBaseSrc *src);
+    ~SrcState();
+    SrcState(const SrcState &) = delete;
+    SrcState &operator=(const SrcState &) = delete;
+
+    SrcSettings settings; // guarded by GST_OBJECT_LOCK(src_)
+
+    bool start();
+    void stop();
+    bool negotiate();
+    GstCaps *get_caps(GstCaps *filter);
+    void latency(GstClockTime *min, GstClockTime *max);
+    GstFlowReturn create(GstBuffer **buffer);
+    void unlock();
+    void unlock_stop();
+    GstStructure *stats();
+
+private:
+    SrcSettings snapshot_settings();
+    bool flushing();
+    void reset_deadline();
+    bool deadline_passed() const;
+    std::chrono::nanoseconds slice() const;
+    void install(std::unique_ptr<bips::Consumer> consumer);
+    bool attach_failed(const bips::Error &error, const std::string &channel);
+    GstFlowReturn ensure_attached();
+    GstFlowReturn reattach();
+    GstFlowReturn next_frame(bips::Frame *frame);
+    GstFlowReturn update_caps(uint64_t generation);
+    void record_caps(GstCaps *caps);
+    void record_info(const std::string &info);
+    void note_producer_latency(GstClockTime latency);
+    GstBuffer *make_buffer(bips::Frame &&frame);
+
+    GstBaseSrc *src_; // the owning element; not a reference
+
+    // Guards consumer_ (its existence: unlock interrupts it from another
+    // thread) and flushing_. The streaming thread calls next()/reattach()
+    // on consumer_ without the lock: only start/stop replace it, and they
+    // never run at the same time as the streaming thread.
+    std::mutex mutex_;
+    std::unique_ptr<bips::Consumer> consumer_;
+    bool flushing_ = false;
+
+    GstBipsAllocator *allocator_ = nullptr; // owned ref, start() to stop()
+
+    // Streaming thread only (and start/stop).
+    std::optional<std::chrono::steady_clock::time_point> deadline_; // of the current wait
+    uint64_t last_generation_ = 0;
+    std::string last_info_; // stream info of the caps pushed downstream
+    bool caps_pushed_ = false;
+    bool discont_ = true;
+    uint64_t last_skipped_ = 0;
+
+    // Guarded by GST_OBJECT_LOCK(src_): read by queries from any thread.
+    GstCaps *caps_ = nullptr; // the channel's caps, once known
+    gint fps_n_ = 0;
+    gint fps_d_ = 1;
+    guint slot_count_ = 0;
+    bips::Policy policy_ = bips::Policy::Lossless; // of the attached consumer
+    GstClockTime producer_latency_ = 0; // largest the frames announced
+
+    std::atomic<guint64> received_{0};
+    std::atomic<guint64> skipped_{0};
+    std::atomic<guint64> reconnects_{0};
+    std::atomic<guint64> epoch_{0};
+};
+
+} // namespace gstbips
