@@ -64,6 +64,9 @@ enum ProducerState : uint32_t {
 enum ConsumerState : uint32_t {
     kConsumerFree = 0,
     kConsumerActive = 1,
+    // The consumer went away but some of its frames are still alive: the
+    // entry no longer holds the producer back, only its held bits count.
+    kConsumerDetached = 2,
 };
 
 using AtomicU32 = std::atomic<uint32_t>;

@@ -37,7 +37,7 @@ public:
         const Geometry &g = seg->view().geometry();
         uint32_t n = 0;
         for (uint32_t i = 0; i < g.max_consumers; ++i) {
-            if (seg->view().consumer(i)->state.load(std::memory_order_acquire) != kConsumerActive)
+            if (seg->view().consumer(i)->state.load(std::memory_order_acquire) == kConsumerFree)
                 continue;
             // Taking the entry's lock succeeds only if its owner is gone.
             if (seg->lock_consumer(i)) {

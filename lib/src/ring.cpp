@@ -120,9 +120,11 @@ std::optional<uint32_t> RingWriter::try_acquire()
     std::fill(scratch_.begin(), scratch_.end(), 0);
     for (uint32_t i = 0; i < g.max_consumers; ++i) {
         ConsumerEntry *c = view_.consumer(i);
-        if (c->state.load(std::memory_order_seq_cst) != kConsumerActive)
+        const uint32_t state = c->state.load(std::memory_order_seq_cst);
+        if (state == kConsumerFree)
             continue;
-        if (c->policy.load(std::memory_order_seq_cst) == uint32_t(Policy::Lossless))
+        if (state == kConsumerActive &&
+            c->policy.load(std::memory_order_seq_cst) == uint32_t(Policy::Lossless))
             min_cursor = std::min(min_cursor, c->cursor.load(std::memory_order_seq_cst));
         for (uint32_t w = 0; w < g.bitmap_words; ++w)
             scratch_[w] |= view_.held(i)[w].load(std::memory_order_seq_cst);
@@ -283,7 +285,7 @@ void RingReader::leave()
 
 void RingReader::detach()
 {
-    view_.consumer(entry_)->policy.store(uint32_t(Policy::Latest), std::memory_order_seq_cst);
+    view_.consumer(entry_)->state.store(kConsumerDetached, std::memory_order_seq_cst);
     view_.space().notify();
 }
 

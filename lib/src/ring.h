@@ -186,7 +186,8 @@ public:
     // of this entry is still alive, else use detach().
     void leave();
     // The consumer goes away while frames are still held: stop constraining
-    // the producer (policy Latest) but keep the held bits until released.
+    // the producer and leave the consumer list, but keep the held bits
+    // until the frames are released.
     void detach();
 
     Poll try_next(FrameCopy &out, std::string *why);

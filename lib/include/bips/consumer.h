@@ -63,8 +63,11 @@ private:
     std::basic_string<std::byte> meta_;
 };
 
-// Reads one channel. One thread at a time may call next()/reattach(); Frames
-// may be released from any thread.
+// Reads one channel. One thread at a time may call next(), reattach(),
+// stream_info(), stream_info_generation() and info(); interrupt(), resume(),
+// received(), skipped(), epoch() and data_mapping() may be called from any
+// thread as long as no reattach() runs concurrently. Frames may be released
+// from any thread, also after the Consumer is destroyed.
 class Consumer {
 public:
     // Attaches to `name`, waiting up to `timeout` for a live producer.
