@@ -108,7 +108,7 @@ Result<ChannelList> list_channels()
         if (file.substr(0, kPrefix.size()) != kPrefix)
             continue;
         std::string name(file.substr(kPrefix.size()));
-        if (!validate_channel_name(name))
+        if (!validate_channel_name(name) || e->d_type == DT_DIR)
             continue;
         auto seg = detail::Segment::open_path(dir + "/" + std::string(file), name,
                                               detail::Segment::Access::Inspect);
@@ -147,7 +147,8 @@ Result<std::vector<std::string>> clean_channels()
         // A temporary file is locked by its producer right after creation;
         // leave young ones alone so that window is never raced.
         struct stat st;
-        if (tmp && (fstat(fd, &st) != 0 || time(nullptr) - st.st_mtime < 10)) {
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+            (tmp && time(nullptr) - st.st_mtime < 10)) {
             close(fd);
             continue;
         }

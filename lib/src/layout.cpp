@@ -72,14 +72,14 @@ Result<Geometry> validate_header(const void *control, uint64_t control_len,
     if (control_len < sizeof(SegmentHeader) || file_size < sizeof(SegmentHeader))
         return make_error(Errc::Corrupt, ch + ": segment is too small to hold a header (" +
                                              std::to_string(file_size) +
-                                             " bytes); remove it with `bips clean`");
+                                             " bytes); delete the file if no producer uses it");
     // Copy the immutable part once: a hostile writer cannot change it under us.
     SegmentHeader h;
     std::memcpy(static_cast<void *>(&h), control, offsetof(SegmentHeader, write_seq));
 
     if (h.magic != kMagic)
         return make_error(Errc::Corrupt, ch + ": segment is not a bips channel (bad magic); "
-                                              "remove it with `bips clean` or pick another name");
+                                              "delete the file if nothing uses it, or pick another name");
     if (h.layout_version != kLayoutVersion)
         return make_error(Errc::Incompatible,
                           ch + ": made with segment layout version " +
@@ -111,7 +111,7 @@ Result<Geometry> validate_header(const void *control, uint64_t control_len,
         g.total_size == h.total_size;
     if (!consistent)
         return make_error(Errc::Corrupt, ch + ": header offsets and sizes are inconsistent; "
-                                              "remove the segment with `bips clean`");
+                                              "`bips clean` removes it once its producer is dead");
     if (g.total_size > file_size)
         return make_error(Errc::Corrupt, ch + ": header says " + std::to_string(g.total_size) +
                                              " bytes but the segment file has " +

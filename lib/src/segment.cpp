@@ -275,6 +275,8 @@ Result<std::unique_ptr<Segment>> Segment::open_path(const std::string &path, std
     struct stat st;
     if (fstat(seg->fd_, &st) != 0)
         return sys_error("cannot stat " + path, errno);
+    if (!S_ISREG(st.st_mode))
+        return make_error(Errc::Corrupt, path + " is not a regular file, so not a bips channel");
     seg->dev_ = st.st_dev;
     seg->ino_ = st.st_ino;
     const uint64_t file_size = uint64_t(st.st_size);
@@ -284,7 +286,7 @@ Result<std::unique_ptr<Segment>> Segment::open_path(const std::string &path, std
     if (file_size < sizeof(h) || pread(seg->fd_, &h, sizeof(h), 0) != ssize_t(sizeof(h)))
         return make_error(Errc::Corrupt, "channel '" + std::string(name) +
                                              "': segment is too short to hold a header; "
-                                             "remove it with `bips clean`");
+                                             "delete the file if no producer uses it");
     auto geometry = validate_header(&h, file_size, file_size, name);
     if (!geometry)
         return geometry.error();

@@ -171,7 +171,7 @@ public:
 private:
     static std::string make_folder()
     {
-        char tmpl[] = "/dev/shm/bips-test-XXXXXX";
+        char tmpl[] = "/dev/shm/test-bips-XXXXXX";
         return mkdtemp(tmpl) != nullptr ? tmpl : "";
     }
 
