@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips tool: `bips info CHANNEL`, the header and consumers of one channel.
+#include "channel_text.h"
+#include "cli.h"
+#include "commands.h"
+
+#include <bips/channel.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace bips::tool {
+
+namespace {
+
+// Stream info is usually a caps string of a few hundred bytes; a hostile or
+// unusual one is cut here unless --full asks for all of it.
+constexpr std::size_t kInfoLimit = 1024;
+
+const std::vector<OptionSpec> kOptions = {
+    {"full", "", "print the whole stream info, however long"},
+};
+
+void print_help()
+{
+    std::cout << "Usage: bips info [--full] CHANNEL\n"
+                 "Prints the header of one channel (layout version, epoch, producer,\n"
+                 "geometry, counters, stream info) and each attached consumer.\n\n";
+    print_options(std::cout, kOptions);
+}
+
+std::string octal(uint32_t mode)
+{
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "0%03o", mode & 07777u);
+    return buf;
+}
+
+void print_consumers(const bips::ChannelInfo &ch)
+{
+    if (ch.consumers.empty()) {
+        std::cout << "consumers: none attached\n";
+        return;
+    }
+    std::cout << "consumers:\n";
+    Table table({"  INDEX", "POLICY", "PID", "ALIVE", "RECEIVED", "SKIPPED", "HELD"},
+                {true, false, true, false, true, true, true});
+    for (const auto &c : ch.consumers)
+        table.add_row({std::to_string(c.index), bips::policy_name(c.policy), std::to_string(c.pid),
+                       c.alive ? "yes" : "no", std::to_string(c.received),
+                       std::to_string(c.skipped), std::to_string(c.held)});
+    table.print(std::cout);
+}
+
+} // namespace
+
+int cmd_info(const std::vector<std::string_view> &argv)
+{
+    auto args = parse_args(argv, kOptions);
+    if (!args.ok())
+        return usage_error("info", args.error().message);
+    if (args->help) {
+        print_help();
+        return kExitOk;
+    }
+    if (args->positionals.size() != 1)
+        return usage_error("info", args->positionals.empty()
+                                       ? "missing CHANNEL; 'bips list' shows the channels"
+                                       : "give exactly one CHANNEL");
+    const std::string &name = args->positionals[0];
+    if (auto valid = bips::validate_channel_name(name); !valid.ok())
+        return usage_error("info", valid.error().message);
+
+    auto info = bips::inspect_channel(name);
+    if (!info.ok())
+        return runtime_error("info", info.error().message);
+    const bips::ChannelInfo &ch = *info;
+
+    std::size_t limit = args->has("full") ? ch.stream_info.size() : kInfoLimit;
+    Table table({"channel:", ch.name});
+    table.add_row({"segment:", bips::segment_path(ch.name)});
+    table.add_row({"layout version:", std::to_string(ch.layout_version)});
+    table.add_row({"epoch:", std::to_string(ch.epoch)});
+    table.add_row({"producer:",
+                   std::string(producer_state(ch)) + ", pid " + std::to_string(ch.producer_pid)});
+    table.add_row({"mode:", octal(ch.mode)});
+    table.add_row({"slots:", std::to_string(ch.slot_count)});
+    table.add_row({"slot size:",
+                   format_bytes(ch.slot_size) + " (" + std::to_string(ch.slot_size) + " bytes)"});
+    table.add_row({"segment size:", format_bytes(ch.segment_bytes) + " (" +
+                                        std::to_string(ch.segment_bytes) + " bytes)"});
+    table.add_row({"max consumers:", std::to_string(ch.max_consumers)});
+    table.add_row({"published:", std::to_string(ch.published)});
+    table.add_row({"end-of-streams:", std::to_string(ch.end_of_streams)});
+    table.add_row(
+        {"stream info:", ch.stream_info.empty() ? "(none)" : printable(ch.stream_info, limit)});
+    table.print(std::cout);
+    print_consumers(ch);
+    return kExitOk;
+}
+
+} // namespace bips::tool
