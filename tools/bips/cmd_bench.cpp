@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // bips tool: `bips bench`, throughput and latency of channels across processes.
 #include "bench.h"
+#include "bench_floor.h"
 #include "children.h"
 #include "cli.h"
 #include "commands.h"
@@ -258,6 +259,23 @@ void print_notes(const std::vector<BenchConfig> &rows)
               << ::sysconf(_SC_NPROCESSORS_ONLN) << " CPUs online\n";
 }
 
+// The peer measured in the same run: what a bare futex hand-over between
+// two processes costs on this machine, paced like the latency phase.
+void print_floor(const BenchConfig &row)
+{
+    auto floor = measure_futex_floor(row.rate_hz, row.latency_frames);
+    if (!floor.ok()) {
+        std::cout << "latency floor: not measured (" << floor.error().message << ")\n";
+        return;
+    }
+    char line[160];
+    std::snprintf(line, sizeof(line),
+                  "latency floor: a bare futex wake-up between two processes, same pacing: "
+                  "p50 %.1f us, p99 %.1f us\n",
+                  double(percentile(*floor, 50)) / 1e3, double(percentile(*floor, 99)) / 1e3);
+    std::cout << line;
+}
+
 } // namespace
 
 int cmd_bench(const std::vector<std::string_view> &argv)
@@ -290,6 +308,7 @@ int cmd_bench(const std::vector<std::string_view> &argv)
     }
     table.print(std::cout);
     print_notes(*plan);
+    print_floor(plan->front());
     return kExitOk;
 }
 
