@@ -214,8 +214,15 @@ static GstFlowReturn gst_bips_sink_render(GstBaseSink *sink, GstBuffer *buffer)
 
 static gboolean gst_bips_sink_event(GstBaseSink *sink, GstEvent *event)
 {
-    if (GST_EVENT_TYPE(event) == GST_EVENT_EOS)
+    if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
+        // The final counters as an element message, so that even
+        // `gst-launch-1.0 -m` users see them; taken before the marker goes
+        // out, while the consumers are still attached.
+        GstStructure *final_stats = state_of(sink)->stats();
         state_of(sink)->end_of_stream();
+        gst_element_post_message(GST_ELEMENT(sink),
+                                 gst_message_new_element(GST_OBJECT(sink), final_stats));
+    }
     return GST_BASE_SINK_CLASS(gst_bips_sink_parent_class)->event(sink, event);
 }
 

@@ -36,6 +36,9 @@ GstFlowReturn SrcState::next_frame(bips::Frame *frame)
             continue;
         case bips::Errc::EndOfStream:
             GST_INFO_OBJECT(src_, "end of stream on '%s'", consumer_->name().c_str());
+            // The final counters as an element message (seen with gst-launch -m).
+            gst_element_post_message(GST_ELEMENT(src_),
+                                     gst_message_new_element(GST_OBJECT(src_), stats()));
             return GST_FLOW_EOS;
         case bips::Errc::ProducerGone: {
             GstFlowReturn ret = reattach();
