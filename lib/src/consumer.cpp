@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 #include <unistd.h>
 
@@ -47,6 +48,9 @@ public:
     uint64_t received_before = 0; // counters of earlier epochs
     uint64_t skipped_before = 0;
     std::atomic<bool> interrupted{false};
+    // Guards replacing `att` (reattach, destruction) against readers on
+    // other threads (interrupt). The reading thread itself needs no lock.
+    mutable std::mutex att_mu;
 
     Result<std::shared_ptr<Attachment>> open(Clock::time_point deadline);
     std::optional<Result<Frame>> handle(RingReader::Poll poll, FrameCopy &fc,
@@ -103,6 +107,7 @@ void ConsumerImpl::drop_attachment()
     // Frames still alive keep the attachment; they must not hold the
     // producer back meanwhile.
     att->reader.detach();
+    std::lock_guard lock(att_mu);
     att.reset();
 }
 
@@ -269,7 +274,10 @@ Result<void> Consumer::reattach(std::chrono::nanoseconds timeout)
     auto att = d.open(deadline);
     if (!att)
         return att.error();
-    d.att = std::move(att.value());
+    {
+        std::lock_guard lock(d.att_mu);
+        d.att = std::move(att.value());
+    }
     d.info = detail::read_stream_info(d.att->seg->view(), 0, &d.info_gen).value_or(std::string());
     return {};
 }
@@ -277,6 +285,7 @@ Result<void> Consumer::reattach(std::chrono::nanoseconds timeout)
 void Consumer::interrupt()
 {
     impl_->interrupted.store(true, std::memory_order_release);
+    std::lock_guard lock(impl_->att_mu);
     if (impl_->att)
         impl_->att->seg->view().frames().notify_always();
 }
