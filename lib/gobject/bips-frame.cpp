@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips GObject facade: BipsFrame, one published frame held by a consumer.
+#include "bips-private.h"
+
+#include <mutex>
+
+/**
+ * BipsFrame:
+ *
+ * A read-only view of one frame that a #BipsConsumer returned. The frame's
+ * bytes stay in the channel's shared memory: bips_frame_get_data_address()
+ * and bips_frame_get_size() describe them, so bindings can wrap them without
+ * a copy (the Python package builds a NumPy array over them).
+ *
+ * Ownership: while the frame is held, its slot is not reused by the
+ * producer and the channel stays mapped in this process, even if the
+ * consumer is closed or the producer exits. bips_frame_release() gives the
+ * slot back; finalizing the object does the same. After release the data
+ * address and size are 0 and bips_frame_get_data_region() fails, while the
+ * metadata (timestamps, sequence, stream info) stays readable.
+ *
+ * Thread-safety: every function may be called from any thread; release and
+ * the data accessors are serialised by a per-frame lock.
+ */
+
+namespace {
+
+// C++ state of a BipsFrame: new in bips_frame_new_internal(), deleted in
+// finalize.
+struct FrameState {
+    std::mutex mu;      // guards `frame` (release vs. data accessors)
+    bips::Frame frame;  // invalid once released
+    // Copied at construction, immutable afterwards (no lock needed).
+    bips::FrameInfo info{};
+    guint64 sequence = 0;
+    guint slot = 0;
+    guint64 epoch = 0;
+    guint64 info_generation = 0;
+    bips::gobject::SharedInfo stream_info;
+    GBytes *meta = nullptr; // owned; NULL when the frame has no metadata
+};
+
+} // namespace
+
+struct _BipsFrame {
+    GObject parent_instance;
+    FrameState *state;
+};
+
+G_DEFINE_TYPE(BipsFrame, bips_frame, G_TYPE_OBJECT)
+
+static void bips_frame_finalize(GObject *object)
+{
+    BipsFrame *self = BIPS_FRAME(object);
+    if (self->state->meta)
+        g_bytes_unref(self->state->meta);
+    delete self->state; // ~Frame() gives the slot back if still held
+    self->state = nullptr;
+    G_OBJECT_CLASS(bips_frame_parent_class)->finalize(object);
+}
+
+static void bips_frame_class_init(BipsFrameClass *klass)
+{
+    G_OBJECT_CLASS(klass)->finalize = bips_frame_finalize;
+}
+
+static void bips_frame_init(BipsFrame *self)
+{
+    self->state = new FrameState();
+}
+
+BipsFrame *bips_frame_new_internal(bips::Frame &&frame, bips::gobject::SharedInfo info,
+                                   guint64 epoch)
+{
+    auto *self = static_cast<BipsFrame *>(g_object_new(BIPS_TYPE_FRAME, nullptr));
+    FrameState &s = *self->state;
+    s.info = frame.info();
+    s.sequence = frame.sequence();
+    s.slot = frame.slot();
+    s.epoch = epoch;
+    s.info_generation = frame.stream_info_generation();
+    s.stream_info = std::move(info);
+    if (!frame.meta().empty())
+        s.meta = g_bytes_new(frame.meta().data(), frame.meta().size());
+    s.frame = std::move(frame);
+    return self;
+}
+
+/**
+ * bips_frame_get_data_region:
+ * @self: a #BipsFrame
+ * @out_address: (out) (optional): where the frame's first byte is mapped in
+ *   this process
+ * @out_size: (out) (optional): how many bytes the frame holds
+ * @error: return location for an error
+ *
+ * Where the frame's bytes are, in one call that fails cleanly once the
+ * frame is released. The memory is mapped read-only: never write to it. It
+ * stays valid until the frame is released or finalized.
+ *
+ * Returns: %TRUE on success; %FALSE with %BIPS_ERROR_INVALID_ARGUMENT if
+ *   the frame was released
+ */
+gboolean bips_frame_get_data_region(BipsFrame *self, guint64 *out_address, guint64 *out_size,
+                                    GError **error)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), FALSE);
+    std::lock_guard lock(self->state->mu);
+    const bips::Frame &f = self->state->frame;
+    if (!f.valid()) {
+        bips::gobject::set_misuse(error, "frame " + std::to_string(self->state->sequence) +
+                                             " was released; its data is gone");
+        return FALSE;
+    }
+    if (out_address)
+        *out_address = reinterpret_cast<guintptr>(f.data());
+    if (out_size)
+        *out_size = f.size();
+    return TRUE;
+}
+
+/**
+ * bips_frame_get_data_address:
+ * @self: a #BipsFrame
+ *
+ * The address of the frame's first byte in this process, for bindings that
+ * wrap the memory without a copy. Read-only memory, valid until the frame
+ * is released.
+ *
+ * Returns: the address, or 0 once the frame is released
+ */
+guint64 bips_frame_get_data_address(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), 0);
+    std::lock_guard lock(self->state->mu);
+    const bips::Frame &f = self->state->frame;
+    return f.valid() ? reinterpret_cast<guintptr>(f.data()) : 0;
+}
+
+/**
+ * bips_frame_get_size:
+ * @self: a #BipsFrame
+ *
+ * The frame's size in bytes.
+ *
+ * Returns: the number of bytes the frame holds, or 0 once it is released
+ */
+guint64 bips_frame_get_size(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), 0);
+    std::lock_guard lock(self->state->mu);
+    const bips::Frame &f = self->state->frame;
+    return f.valid() ? f.size() : 0;
+}
+
+/**
+ * bips_frame_get_pts:
+ * @self: a #BipsFrame
+ *
+ * The presentation time the producer gave, in its units (bipssink and the
+ * Python producer use absolute CLOCK_MONOTONIC nanoseconds).
+ *
+ * Returns: the pts, or %BIPS_TIME_NONE
+ */
+guint64 bips_frame_get_pts(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), BIPS_TIME_NONE);
+    return self->state->info.pts;
+}
+
+/**
+ * bips_frame_get_dts:
+ * @self: a #BipsFrame
+ *
+ * The decoding time the producer gave.
+ *
+ * Returns: the decoding time, or %BIPS_TIME_NONE
+ */
+guint64 bips_frame_get_dts(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), BIPS_TIME_NONE);
+    return self->state->info.dts;
+}
+
+/**
+ * bips_frame_get_duration:
+ * @self: a #BipsFrame
+ *
+ * The duration the producer gave.
+ *
+ * Returns: the duration, or %BIPS_TIME_NONE
+ */
+guint64 bips_frame_get_duration(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), BIPS_TIME_NONE);
+    return self->state->info.duration;
+}
+
+/**
+ * bips_frame_get_flags:
+ * @self: a #BipsFrame
+ *
+ * The frame's flags; the bits in %BIPS_FRAME_FLAG_USER_MASK are the
+ * producer's (bipssink puts GstBufferFlags there).
+ *
+ * Returns: the flags
+ */
+guint32 bips_frame_get_flags(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), 0);
+    return self->state->info.flags;
+}
+
+/**
+ * bips_frame_get_sequence:
+ * @self: a #BipsFrame
+ *
+ * The frame's publication sequence number.
+ *
+ * Returns: the frame's publication sequence number within its epoch
+ */
+guint64 bips_frame_get_sequence(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), 0);
+    return self->state->sequence;
+}
+
+/**
+ * bips_frame_get_slot:
+ * @self: a #BipsFrame
+ *
+ * The slot that holds the frame.
+ *
+ * Returns: the index of the channel slot that holds the frame
+ */
+guint bips_frame_get_slot(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), 0);
+    return self->state->slot;
+}
+
+/**
+ * bips_frame_get_epoch:
+ * @self: a #BipsFrame
+ *
+ * The producer epoch the frame belongs to.
+ *
+ * Returns: the producer epoch the frame was published in
+ */
+guint64 bips_frame_get_epoch(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), 0);
+    return self->state->epoch;
+}
+
+/**
+ * bips_frame_get_stream_info:
+ * @self: a #BipsFrame
+ *
+ * The stream info (for bipssink: the caps string) the frame was published
+ * under. Stays readable after release.
+ *
+ * Returns: (transfer none): the stream info, owned by the frame; "" if the
+ *   producer set none
+ */
+const gchar *bips_frame_get_stream_info(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), nullptr);
+    const auto &info = self->state->stream_info;
+    return info ? info->c_str() : "";
+}
+
+/**
+ * bips_frame_get_stream_info_generation:
+ * @self: a #BipsFrame
+ *
+ * The generation of the frame's stream info.
+ *
+ * Returns: the generation of the stream info the frame was published under
+ */
+guint64 bips_frame_get_stream_info_generation(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), 0);
+    return self->state->info_generation;
+}
+
+/**
+ * bips_frame_get_meta:
+ * @self: a #BipsFrame
+ *
+ * The per-frame metadata the producer published with the frame (opaque to
+ * bips; a small copy, not the frame data).
+ *
+ * Returns: (transfer full) (nullable): the metadata, or %NULL if there is
+ *   none
+ */
+GBytes *bips_frame_get_meta(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), nullptr);
+    return self->state->meta ? g_bytes_ref(self->state->meta) : nullptr;
+}
+
+/**
+ * bips_frame_is_released:
+ * @self: a #BipsFrame
+ *
+ * Whether the frame was released.
+ *
+ * Returns: %TRUE once bips_frame_release() was called
+ */
+gboolean bips_frame_is_released(BipsFrame *self)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), TRUE);
+    std::lock_guard lock(self->state->mu);
+    return !self->state->frame.valid();
+}
+
+/**
+ * bips_frame_release:
+ * @self: a #BipsFrame
+ *
+ * Gives the frame's slot back to the producer now rather than on finalize.
+ * Idempotent. Afterwards the data address and size read as 0: any pointer
+ * taken before must not be used any more.
+ */
+void bips_frame_release(BipsFrame *self)
+{
+    g_return_if_fail(BIPS_IS_FRAME(self));
+    std::lock_guard lock(self->state->mu);
+    self->state->frame.release();
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips GObject facade: C++ helpers shared by the facade's sources (not installed).
+#pragma once
+
+#include "bips-gobject.h"
+
+#include <bips/bips.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace bips::gobject {
+
+// Copies a core error into a GError of the BIPS_ERROR domain (codes are
+// equal by construction; see the static_asserts in bips-types.cpp).
+void set_error(GError **error, const bips::Error &e);
+
+// The facade's own misuse errors (closed object, released frame, foreign
+// slot) are reported as BIPS_ERROR_INVALID_ARGUMENT with `message`.
+void set_misuse(GError **error, const std::string &message);
+
+// Milliseconds as the GObject API takes them (negative: forever) to the
+// core's nanoseconds.
+std::chrono::nanoseconds timeout_from_ms(gint64 timeout_ms);
+
+// The stream info a frame was published under, shared by every frame of one
+// generation (immutable once made, so any thread may read it).
+using SharedInfo = std::shared_ptr<const std::string>;
+
+} // namespace bips::gobject
+
+// Wraps a frame returned by the core. The BipsFrame takes the frame over and
+// releases it in bips_frame_release() or on finalize. Returns a new reference.
+BipsFrame *bips_frame_new_internal(bips::Frame &&frame, bips::gobject::SharedInfo info,
+                                   guint64 epoch);
+
+// Wraps a slot acquired from `producer`'s core. The BipsSlot holds a
+// reference on `producer` so the slot memory stays mapped while it lives; it
+// discards the slot on finalize if it was neither published nor discarded.
+// Returns a new reference.
+BipsSlot *bips_slot_new_internal(BipsProducer *producer, const bips::WriteSlot &slot);
+
+// Hands the core handle of a pending slot to the caller (for publish or
+// discard) and marks it in flight, so a concurrent second publish of the
+// same slot fails. Returns FALSE if the slot is not pending or belongs to
+// another producer.
+gboolean bips_slot_begin_use(BipsSlot *slot, BipsProducer *producer, bips::WriteSlot *out);
+
+// Ends a bips_slot_begin_use(): `done` TRUE marks the slot published or
+// discarded for good, FALSE makes it pending again (a failed publish).
+void bips_slot_end_use(BipsSlot *slot, gboolean done);
+
+// Called by a BipsSlot's finalize: discards the slot if it is still pending
+// and forgets it. The producer is alive (the slot holds a reference).
+void bips_producer_forget_slot(BipsProducer *self, const bips::WriteSlot &slot,
+                               gboolean pending);
