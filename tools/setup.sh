@@ -14,7 +14,7 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad
   gobject-introspection libgirepository1.0-dev gir1.2-gstreamer-1.0
-  gir1.2-gst-plugins-base-1.0 python3-gi python3-gst-1.0 python3-numpy python3-pytest
+  gir1.2-gst-plugins-base-1.0 python3-gi python3-gst-1.0 python3-numpy python3-pytest python3-torch
 )
 
 missing=()

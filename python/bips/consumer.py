@@ -1,0 +1,317 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Reading a channel from Python: frames as read-only NumPy views, no copy."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+
+from . import _gi
+from ._gi import Bips, GLib, ReleasedError
+from ._views import Region, flat_array, shaped
+from .video import VideoLayout, video_layout
+
+__all__ = ["Consumer", "Frame"]
+
+_POLICIES = {
+    "lossless": Bips.Policy.LOSSLESS,
+    "latest": Bips.Policy.LATEST,
+}
+
+
+class Frame:
+    """One frame from a Consumer, read in place in the channel's memory.
+
+    `data` is a read-only 1-D uint8 ndarray over the frame's bytes and
+    `array` the same bytes shaped by the stream info (an (H, W, C) or (H, W)
+    ndarray for packed raw video, a Planes2(y, uv) / Planes3(y, u, v) named
+    tuple for NV12/NV21 and I420/YV12, else the 1-D array). Neither copies.
+
+    Ownership: the frame holds its slot until released -- by release(), by
+    leaving a `with` block, or when the Frame and every array taken from it
+    are gone. After release(), `data` and `array` raise ReleasedError. An
+    array that the caller kept from before release() stays valid: it keeps
+    the slot (and the mapping) alive until it is dropped, and release()
+    warns with a ResourceWarning in that case. So no array can ever point at
+    unmapped or reused memory.
+
+    Thread-safety: like a NumPy array, use one Frame from one thread at a
+    time; the slot may be given back from any thread.
+    """
+
+    __slots__ = ("_gframe", "_region", "_data", "_array", "_layout", "_size", "__weakref__")
+
+    def __init__(self, gframe: "Bips.Frame", layout: Optional[VideoLayout]):
+        try:
+            _ok, address, size = gframe.get_data_region()
+        except GLib.Error as exc:
+            raise _gi.translate(exc) from None
+        self._gframe = gframe
+        self._layout = layout
+        self._size = size
+        # The region's finalizer gives the slot back once neither this
+        # Frame nor any array built from it refers to the memory.
+        self._region = Region(address, size, gframe, gframe.release)
+        self._data = flat_array(self._region.buffer(writable=False))
+        self._array = None
+
+    # -- data ---------------------------------------------------------------
+
+    @property
+    def data(self) -> np.ndarray:
+        """Read-only 1-D uint8 view of the frame's bytes."""
+        if self._data is None:
+            raise ReleasedError(f"frame {self.sequence} was released; its data is gone")
+        return self._data
+
+    @property
+    def array(self):
+        """Read-only view shaped by the stream info (see the class doc)."""
+        if self._data is None:
+            raise ReleasedError(f"frame {self.sequence} was released; its data is gone")
+        if self._array is None:
+            self._array = shaped(self._data, self._layout) if self._layout else self._data
+        return self._array
+
+    @property
+    def layout(self) -> Optional[VideoLayout]:
+        """The raw-video layout parsed from the stream info, or None."""
+        return self._layout
+
+    @property
+    def released(self) -> bool:
+        return self._data is None
+
+    def release(self) -> None:
+        """Gives the slot back to the producer. Idempotent.
+
+        If arrays taken from this frame are still referenced elsewhere, the
+        slot is given back when the last of them goes (and a ResourceWarning
+        says so); until then they stay valid.
+        """
+        self._release(warn=True)
+
+    def _release(self, warn: bool) -> None:
+        if self._data is None:
+            return
+        region = self._region
+        self._data = None
+        self._array = None
+        self._region = None
+        if warn and region.alive:
+            warnings.warn(
+                f"frame {self.sequence} released while arrays of it are still "
+                "referenced; its slot stays held until they are dropped",
+                ResourceWarning, stacklevel=3)
+
+    def __enter__(self) -> "Frame":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    # -- metadata (readable after release) -----------------------------------
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def pts(self) -> Optional[int]:
+        """Presentation time (absolute CLOCK_MONOTONIC ns by convention),
+        or None."""
+        v = self._gframe.get_pts()
+        return None if v == _gi.TIME_NONE else v
+
+    @property
+    def dts(self) -> Optional[int]:
+        v = self._gframe.get_dts()
+        return None if v == _gi.TIME_NONE else v
+
+    @property
+    def duration(self) -> Optional[int]:
+        v = self._gframe.get_duration()
+        return None if v == _gi.TIME_NONE else v
+
+    @property
+    def flags(self) -> int:
+        return self._gframe.get_flags()
+
+    @property
+    def sequence(self) -> int:
+        return self._gframe.get_sequence()
+
+    @property
+    def epoch(self) -> int:
+        return self._gframe.get_epoch()
+
+    @property
+    def slot(self) -> int:
+        return self._gframe.get_slot()
+
+    @property
+    def stream_info(self) -> str:
+        return self._gframe.get_stream_info()
+
+    @property
+    def meta(self) -> bytes:
+        """Per-frame metadata the producer attached (a small copy)."""
+        b = self._gframe.get_meta()
+        return b.get_data() if b is not None else b""
+
+    @property
+    def address(self) -> int:
+        """Where the frame's bytes are mapped; 0 once released."""
+        return 0 if self._data is None else self._gframe.get_data_address()
+
+    def __repr__(self) -> str:
+        state = "released" if self.released else f"{self._size} bytes"
+        return f"<bips.Frame seq={self.sequence} epoch={self.epoch} {state}>"
+
+
+class Consumer:
+    """Reads one channel; each frame is a zero-copy read-only NumPy view.
+
+    `policy` is "lossless" (every frame; the producer waits for this
+    consumer) or "latest" (the newest frame; never slows the producer).
+    `timeout` is how long to wait for a producer, in seconds (None:
+    forever). `spin` busy-waits that many seconds for a frame before
+    sleeping (lower latency, more CPU).
+
+    Raises bips.InvalidName, bips.Timeout (no producer in time),
+    bips.PermissionDenied, bips.TooManyConsumers, ...
+
+    Thread-safety: next() and reattach() may be called from one thread at a
+    time (others wait); interrupt() and close() from any thread.
+    """
+
+    def __init__(self, channel: str, policy: str = "lossless",
+                 timeout: Optional[float] = 5.0, spin: float = 0.0):
+        if policy not in _POLICIES:
+            raise ValueError(f"policy must be one of {sorted(_POLICIES)}, not {policy!r}")
+        self._c = Bips.Consumer(name=channel, policy=_POLICIES[policy],
+                                timeout_ms=_gi.timeout_ms(timeout),
+                                spin_ns=max(0, int(spin * 1e9)))
+        try:
+            self._c.init(None)
+        except GLib.Error as exc:
+            raise _gi.translate(exc) from None
+        self._layouts = {}
+
+    def _layout(self, stream_info: str) -> Optional[VideoLayout]:
+        layout = self._layouts.get(stream_info, False)
+        if layout is False:
+            if len(self._layouts) > 32:
+                self._layouts.clear()
+            layout = self._layouts[stream_info] = video_layout(stream_info)
+        return layout
+
+    def next(self, timeout: Optional[float] = None) -> Frame:
+        """The next frame, waiting up to `timeout` seconds (None: forever,
+        0: do not wait).
+
+        Raises bips.Timeout, bips.EndOfStream (once per marker),
+        bips.ProducerGone (call reattach()), bips.Corrupt.
+        """
+        try:
+            gframe = self._c.next(_gi.timeout_ms(timeout))
+        except GLib.Error as exc:
+            raise _gi.translate(exc) from None
+        return Frame(gframe, self._layout(gframe.get_stream_info()))
+
+    def reattach(self, timeout: Optional[float] = None) -> None:
+        """After ProducerGone: waits for the channel's next producer."""
+        try:
+            self._c.reattach(_gi.timeout_ms(timeout))
+        except GLib.Error as exc:
+            raise _gi.translate(exc) from None
+
+    def frames(self, timeout: Optional[float] = None, reattach: bool = False) -> Iterator[Frame]:
+        """Frames until end of stream (or until the producer goes, unless
+        `reattach` is true, in which case it waits for the next producer).
+
+        Each frame is released when the loop asks for the next one, so a
+        lossless producer is never held back by frames the loop is done
+        with. Arrays the loop body kept stay valid (they hold their slot
+        until dropped); copy what must outlive them for long.
+        """
+        frame = None
+        try:
+            while True:
+                try:
+                    frame = self.next(timeout)
+                except _gi.EndOfStream:
+                    return
+                except _gi.ProducerGone:
+                    if not reattach:
+                        return
+                    self.reattach(timeout)
+                    continue
+                yield frame
+                frame._release(warn=False)
+                frame = None
+        finally:
+            if frame is not None:
+                frame._release(warn=False)
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def interrupt(self) -> None:
+        """Makes a blocked next() raise bips.Timeout now (and every later
+        one until resume()). Any thread."""
+        self._c.interrupt()
+
+    def resume(self) -> None:
+        self._c.resume()
+
+    def close(self) -> None:
+        """Detaches now; frames already returned stay valid. Idempotent."""
+        self._c.close()
+
+    def __enter__(self) -> "Consumer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def name(self) -> str:
+        return self._c.get_name()
+
+    @property
+    def policy(self) -> str:
+        return "latest" if self._c.get_policy() == Bips.Policy.LATEST else "lossless"
+
+    @property
+    def epoch(self) -> int:
+        return self._c.get_epoch()
+
+    @property
+    def received(self) -> int:
+        return self._c.get_received()
+
+    @property
+    def skipped(self) -> int:
+        return self._c.get_skipped()
+
+    @property
+    def stream_info(self) -> str:
+        return self._c.dup_stream_info()
+
+    @property
+    def layout(self) -> Optional[VideoLayout]:
+        return self._layout(self.stream_info)
+
+    @property
+    def data_mapping(self) -> Tuple[int, int]:
+        """(address, size) of the channel's frame data in this process."""
+        _ok, address, size = self._c.get_data_mapping()
+        return address, size
+
+    @property
+    def gobject(self) -> "Bips.Consumer":
+        """The underlying Bips.Consumer."""
+        return self._c

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""GStreamer helpers: a Gst.Sample (e.g. from `bipssrc ! appsink`) as an ndarray, no copy.
+
+Importing this module needs PyGObject's Gst (python3-gst-1.0 for the
+buffer-mapping overrides) and GstVideo.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstVideo", "1.0")
+from gi.repository import Gst, GstVideo  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from ._views import Region, flat_array, shaped  # noqa: E402
+from .video import SUPPORTED_FORMATS, VideoLayout, layout_for, video_layout  # noqa: E402
+
+__all__ = ["sample_to_ndarray", "buffer_to_ndarray", "buffer_layout"]
+
+
+def buffer_layout(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"]) -> Optional[VideoLayout]:
+    """The raw-video layout of `buffer`: format and size from `caps`,
+    strides and offsets from the buffer's GstVideoMeta when it has one
+    (bipssrc attaches the producer's), else GStreamer's defaults. None if
+    the caps are not raw video in a supported format."""
+    if caps is None or caps.get_size() == 0:
+        return None
+    layout = video_layout(caps.to_string())
+    if layout is None:
+        return None
+    meta = GstVideo.buffer_get_video_meta(buffer)
+    if meta is None:
+        return layout
+    fmt = GstVideo.VideoFormat.to_string(meta.format)
+    if fmt not in SUPPORTED_FORMATS:
+        return layout
+    n = meta.n_planes
+    return layout_for(fmt, meta.width, meta.height,
+                      strides=list(meta.stride)[:n], offsets=list(meta.offset)[:n])
+
+
+def buffer_to_ndarray(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"] = None):
+    """Maps `buffer` for reading and returns its bytes as a read-only
+    NumPy view: shaped (or in planes) when `caps` are supported raw video,
+    else 1-D uint8.
+
+    Ownership: the returned array (and every view derived from it) keeps
+    the buffer referenced and mapped; the buffer is unmapped when the last
+    of them is garbage. No copy is made when the buffer has one memory, as
+    bipssrc's buffers do (GStreamer merges several memories into a new copy
+    when mapping).
+    """
+    ok, info = buffer.map(Gst.MapFlags.READ)
+    if not ok:
+        raise RuntimeError("could not map the buffer for reading")
+    try:
+        # The address of the mapped bytes, through a throw-away array: the
+        # memoryview itself must have no exports left when it is unmapped.
+        size = len(info.data)
+        address = _address_of(info.data) if size else 0
+        layout = buffer_layout(buffer, caps)
+    except BaseException:
+        buffer.unmap(info)
+        raise
+    if size == 0:
+        buffer.unmap(info)
+        return np.empty(0, dtype=np.uint8)
+
+    def unmap(buffer=buffer, info=info):
+        buffer.unmap(info)
+
+    region = Region(address, size, buffer, unmap)
+    return shaped(flat_array(region.buffer(writable=False)), layout)
+
+
+def _address_of(view: memoryview) -> int:
+    tmp = np.frombuffer(view, dtype=np.uint8)
+    address = tmp.__array_interface__["data"][0]
+    del tmp
+    return address
+
+
+def sample_to_ndarray(sample: "Gst.Sample"):
+    """The buffer of `sample` as a read-only NumPy view, shaped by the
+    sample's caps (see buffer_to_ndarray(); no copy)."""
+    buffer = sample.get_buffer()
+    if buffer is None:
+        raise ValueError("the sample has no buffer")
+    return buffer_to_ndarray(buffer, sample.get_caps())
