@@ -61,6 +61,7 @@ enum {
     PROP_POLICY,
     PROP_TIMEOUT,
     PROP_RECONNECT,
+    PROP_ANTICIPATE,
     PROP_STATS,
     N_PROPERTIES
 };
@@ -103,9 +104,10 @@ static void gst_bips_src_set_property(GObject *object, guint prop_id, const GVal
     auto *self = GST_BIPS_SRC(object);
     gstbips::SrcSettings &s = self->state->settings;
     ObjectLocker lock(self);
-    // channel and policy take effect at the next start: refuse them above
-    // READY (GST_PARAM_MUTABLE_READY).
-    if ((prop_id == PROP_CHANNEL || prop_id == PROP_POLICY) && GST_STATE(self) > GST_STATE_READY) {
+    // channel, policy and anticipate take effect at the next start: refuse
+    // them above READY (GST_PARAM_MUTABLE_READY).
+    if ((prop_id == PROP_CHANNEL || prop_id == PROP_POLICY || prop_id == PROP_ANTICIPATE) &&
+        GST_STATE(self) > GST_STATE_READY) {
         GST_WARNING_OBJECT(self, "property '%s' can only be changed in the NULL or READY state",
                            pspec->name);
         return;
@@ -124,6 +126,9 @@ static void gst_bips_src_set_property(GObject *object, guint prop_id, const GVal
         break;
     case PROP_RECONNECT:
         s.reconnect = g_value_get_boolean(value);
+        break;
+    case PROP_ANTICIPATE:
+        s.anticipate_us = g_value_get_uint(value);
         break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -154,6 +159,9 @@ static void gst_bips_src_get_property(GObject *object, guint prop_id, GValue *va
         break;
     case PROP_RECONNECT:
         g_value_set_boolean(value, s.reconnect);
+        break;
+    case PROP_ANTICIPATE:
+        g_value_set_uint(value, s.anticipate_us);
         break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -257,6 +265,12 @@ static void gst_bips_src_class_init(GstBipsSrcClass *klass)
         "When the producer exits or dies, wait for a new one on the same channel and carry "
         "on (renegotiating if its caps differ) instead of posting an error",
         TRUE, rw_playing);
+    properties[PROP_ANTICIPATE] = g_param_spec_uint(
+        "anticipate", "Anticipate",
+        "Microseconds before the next frame is due (judged from recent frame intervals) to "
+        "wake and busy-wait for it, so a paced stream finds the reader awake; costs up to "
+        "twice this much CPU time per frame; 0 = off",
+        0, 1000000, 0, rw_ready);
     properties[PROP_STATS] = g_param_spec_boxed(
         "stats", "Statistics",
         "Counters: received, skipped, reconnects (guint64 frames / events), epoch, channel, "

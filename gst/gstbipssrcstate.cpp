@@ -145,6 +145,7 @@ bool SrcState::start()
     // state change cannot be interrupted, a streaming thread can.
     bips::ConsumerOptions options;
     options.policy = s.policy;
+    options.anticipate = std::chrono::microseconds(s.anticipate_us);
     auto attached = bips::Consumer::attach(s.channel, options, std::chrono::nanoseconds::zero());
     if (attached) {
         install(std::move(attached.value()));
@@ -287,6 +288,7 @@ GstFlowReturn SrcState::ensure_attached()
     const SrcSettings s = snapshot_settings();
     bips::ConsumerOptions options;
     options.policy = s.policy;
+    options.anticipate = std::chrono::microseconds(s.anticipate_us);
     for (;;) {
         if (flushing())
             return GST_FLOW_FLUSHING;

@@ -45,6 +45,7 @@ struct SrcSettings {
     bips::Policy policy = bips::Policy::Lossless;
     gint64 timeout_ms = -1; // -1 waits forever
     bool reconnect = true;
+    guint anticipate_us = 0; // ConsumerOptions::anticipate; 0 = off
 };
 
 class SrcState {

@@ -31,6 +31,7 @@ struct ConsumerState {
     BipsPolicy policy = BIPS_POLICY_LOSSLESS;
     gint64 timeout_ms = 0;
     guint64 spin_ns = 0;
+    guint64 anticipate_ns = 0;
 
     // Lock order: read_mu, then state_mu.
     // read_mu serialises the calls that use the core's reading side (next,
@@ -75,6 +76,7 @@ enum {
     PROP_POLICY,
     PROP_TIMEOUT_MS,
     PROP_SPIN_NS,
+    PROP_ANTICIPATE_NS,
     PROP_EPOCH,
     PROP_RECEIVED,
     PROP_SKIPPED,
@@ -113,6 +115,8 @@ static gboolean bips_consumer_initable_init(GInitable *initable, GCancellable *,
     options.policy = static_cast<bips::Policy>(s.policy);
     options.spin = std::chrono::nanoseconds(
         std::min<guint64>(s.spin_ns, static_cast<guint64>(G_MAXINT64)));
+    options.anticipate = std::chrono::nanoseconds(
+        std::min<guint64>(s.anticipate_ns, static_cast<guint64>(G_MAXINT64)));
     auto r = bips::Consumer::attach(s.name, options, bips::gobject::timeout_from_ms(s.timeout_ms));
     if (!r) {
         bips::gobject::set_error(error, r.error());
@@ -158,6 +162,9 @@ static void bips_consumer_set_property(GObject *object, guint prop_id, const GVa
     case PROP_SPIN_NS:
         s.spin_ns = g_value_get_uint64(value);
         break;
+    case PROP_ANTICIPATE_NS:
+        s.anticipate_ns = g_value_get_uint64(value);
+        break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         break;
@@ -181,6 +188,9 @@ static void bips_consumer_get_property(GObject *object, guint prop_id, GValue *v
         break;
     case PROP_SPIN_NS:
         g_value_set_uint64(value, s.spin_ns);
+        break;
+    case PROP_ANTICIPATE_NS:
+        g_value_set_uint64(value, s.anticipate_ns);
         break;
     case PROP_EPOCH:
         g_value_set_uint64(value, bips_consumer_get_epoch(self));
@@ -246,6 +256,17 @@ static void bips_consumer_class_init(BipsConsumerClass *klass)
      */
     properties[PROP_SPIN_NS] = g_param_spec_uint64("spin-ns", "Spin", "Busy-wait before sleeping",
                                                    0, G_MAXUINT64, 0, construct);
+    /**
+     * BipsConsumer:anticipate-ns:
+     *
+     * For paced streams: wake this many nanoseconds before the next frame
+     * is due (judging by recent frame intervals) and busy-wait for it, so
+     * the reader is not asleep when it arrives. Costs up to about twice
+     * this much CPU time per frame. 0 disables it.
+     */
+    properties[PROP_ANTICIPATE_NS] =
+        g_param_spec_uint64("anticipate-ns", "Anticipate", "Wake before the next frame is due",
+                            0, G_MAXUINT64, 0, construct);
     /**
      * BipsConsumer:epoch:
      *

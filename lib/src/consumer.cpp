@@ -48,6 +48,9 @@ public:
     uint64_t received_before = 0; // counters of earlier epochs
     uint64_t skipped_before = 0;
     std::atomic<bool> interrupted{false};
+    // Arrival times of frames, to anticipate the next one (reading thread).
+    Clock::time_point last_arrival{};
+    Clock::duration interval{0}; // smoothed gap between frames
     // Guards replacing `att` (reattach, destruction) against readers on
     // other threads (interrupt). The reading thread itself needs no lock.
     mutable std::mutex att_mu;
@@ -56,6 +59,19 @@ public:
     std::optional<Result<Frame>> handle(RingReader::Poll poll, FrameCopy &fc,
                                         const std::string &why);
     void drop_attachment();
+
+    // Keeps a smoothed interval between returned frames (for anticipate).
+    void note_arrival(const Result<Frame> &r)
+    {
+        if (!r.ok() || options.anticipate.count() == 0)
+            return;
+        const auto now = Clock::now();
+        if (last_arrival != Clock::time_point{}) {
+            const auto gap = now - last_arrival;
+            interval = interval.count() == 0 ? gap : (7 * interval + gap) / 8;
+        }
+        last_arrival = now;
+    }
 };
 
 Result<std::shared_ptr<Attachment>> ConsumerImpl::open(Clock::time_point deadline)
@@ -224,18 +240,31 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
                           "not attached to channel '" + d.name + "'; call reattach()");
     const auto start = Clock::now();
     const auto deadline = timeout == kForever ? Clock::time_point::max() : start + timeout;
-    const auto spin_until = start + d.options.spin;
+    auto spin_until = start + d.options.spin;
+    // When the stream is paced, sleep only until shortly before the next
+    // frame is due, then busy-wait for it (ConsumerOptions::anticipate).
+    const Clock::duration ahead = d.options.anticipate;
+    auto wake_at = Clock::time_point::max();
+    if (d.options.anticipate.count() > 0 && d.interval > 4 * ahead &&
+        d.last_arrival != Clock::time_point{})
+        wake_at = d.last_arrival + d.interval - ahead;
     auto check_at = start + detail::kLivenessSlice;
     const auto frames = d.att->seg->view().frames();
     detail::FrameCopy fc;
     std::string why;
 
     for (;;) {
-        if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why))
+        if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why)) {
+            d.note_arrival(*r);
             return std::move(*r);
+        }
         if (d.interrupted.load(std::memory_order_acquire))
             return make_error(Errc::Timeout, "reading channel '" + d.name + "' was interrupted");
         auto now = Clock::now();
+        if (now >= wake_at) {
+            spin_until = now + 2 * ahead;
+            wake_at = Clock::time_point::max();
+        }
         if (now < spin_until && now < deadline) {
             __builtin_ia32_pause();
             continue;
@@ -257,9 +286,13 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
         uint32_t token = frames.prepare();
         if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why)) {
             frames.finish();
+            d.note_arrival(*r);
             return std::move(*r);
         }
         Clock::duration slice = std::min<Clock::duration>(deadline - now, check_at - now);
+        if (wake_at != Clock::time_point::max())
+            slice = std::max<Clock::duration>(std::min<Clock::duration>(slice, wake_at - now),
+                                              Clock::duration(1));
         frames.wait(token, std::chrono::duration_cast<std::chrono::nanoseconds>(slice).count());
         frames.finish();
     }

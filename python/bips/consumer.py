@@ -178,7 +178,10 @@ class Consumer:
     consumer) or "latest" (the newest frame; never slows the producer).
     `timeout` is how long to wait for a producer, in seconds (None:
     forever). `spin` busy-waits that many seconds for a frame before
-    sleeping (lower latency, more CPU).
+    sleeping (lower latency, more CPU). `anticipate`, for paced streams
+    such as cameras, wakes that many seconds before the next frame is due
+    and busy-waits for it (e.g. 0.001 at 30 fps: about 3% of a core for a
+    reader that is awake when the frame lands).
 
     Raises bips.InvalidName, bips.Timeout (no producer in time),
     bips.PermissionDenied, bips.TooManyConsumers, ...
@@ -188,12 +191,14 @@ class Consumer:
     """
 
     def __init__(self, channel: str, policy: str = "lossless",
-                 timeout: Optional[float] = 5.0, spin: float = 0.0):
+                 timeout: Optional[float] = 5.0, spin: float = 0.0,
+                 anticipate: float = 0.0):
         if policy not in _POLICIES:
             raise ValueError(f"policy must be one of {sorted(_POLICIES)}, not {policy!r}")
         self._c = Bips.Consumer(name=channel, policy=_POLICIES[policy],
                                 timeout_ms=_gi.timeout_ms(timeout),
-                                spin_ns=max(0, int(spin * 1e9)))
+                                spin_ns=max(0, int(spin * 1e9)),
+                                anticipate_ns=max(0, int(anticipate * 1e9)))
         try:
             self._c.init(None)
         except GLib.Error as exc:

@@ -119,7 +119,8 @@ def consume_gi(args):
     import bips
 
     out = []
-    with bips.Consumer(args.channel, args.policy, timeout=20) as consumer:
+    with bips.Consumer(args.channel, args.policy, timeout=20,
+                       anticipate=args.ahead) as consumer:
         while True:
             try:
                 frame = consumer.next(timeout=10)
@@ -168,7 +169,8 @@ def consume_appsink(args):
         return sample.get_buffer().pts + pipeline.get_base_time()
 
     return _consume_appsink(
-        f"bipssrc channel={args.channel} policy={args.policy} timeout=20000 ! "
+        f"bipssrc channel={args.channel} policy={args.policy} timeout=20000 "
+        f"anticipate={int(args.ahead * 1e6)} ! "
         "appsink name=sink sync=false max-buffers=1 drop=false", stamp), 0
 
 
@@ -187,7 +189,7 @@ def consume_shm(args):
 
 
 def run_mode(mode, args):
-    tag = f"{os.getpid()}-{mode}"
+    tag = f"{os.getpid()}-{mode.replace('+', '-')}"
     child_args = [sys.executable, os.path.abspath(__file__), "--role",
                   "produce-shm" if mode == "shm" else "produce-bips",
                   "--channel", f"bench-{tag}", "--socket", f"/tmp/bips-bench-{tag}.sock",
@@ -199,7 +201,9 @@ def run_mode(mode, args):
         if producer.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{mode}: the producer did not start")
         args.channel, args.socket = f"bench-{tag}", f"/tmp/bips-bench-{tag}.sock"
-        consume = {"gi": consume_gi, "appsink": consume_appsink, "shm": consume_shm}[mode]
+        base = mode.split("+")[0]
+        args.ahead = args.anticipate if mode.endswith("+anticipate") else 0.0
+        consume = {"gi": consume_gi, "appsink": consume_appsink, "shm": consume_shm}[base]
         latencies, skipped = consume(args)
         producer.wait(timeout=30)
     finally:
@@ -215,7 +219,10 @@ def run_mode(mode, args):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", default="all", choices=("all", "gi", "appsink", "shm"))
+    all_modes = ("gi", "gi+anticipate", "appsink", "appsink+anticipate", "shm")
+    parser.add_argument("--mode", default="all", choices=("all",) + all_modes)
+    parser.add_argument("--anticipate", type=float, default=0.001,
+                        help="seconds the +anticipate modes wake before a frame is due")
     parser.add_argument("--frames", type=int, default=300, help="measured frames per mode")
     parser.add_argument("--warmup", type=int, default=15, help="frames not counted")
     parser.add_argument("--width", type=int, default=3840)
@@ -232,17 +239,17 @@ def main() -> int:
     if args.role == "produce-shm":
         return produce_shm(args)
 
-    modes = ["gi", "appsink", "shm"] if args.mode == "all" else [args.mode]
+    modes = list(all_modes) if args.mode == "all" else [args.mode]
     print(f"publish -> ndarray latency, RGBA {args.width}x{args.height} "
           f"({args.width * args.height * 4 / 2**20:.1f} MiB/frame) at {args.fps:g} fps, "
           f"{args.frames} frames per mode, consumer policy {args.policy}")
-    print(f"{'mode':<10}{'frames':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    print(f"{'mode':<20}{'frames':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for mode in modes:
         lat, _skipped = run_mode(mode, args)
         if lat.size == 0:
-            print(f"{mode:<10}{0:>8}  (no frames)")
+            print(f"{mode:<20}{0:>8}  (no frames)")
             continue
-        print(f"{mode:<10}{lat.size:>8}{np.percentile(lat, 50):>10.3f}"
+        print(f"{mode:<20}{lat.size:>8}{np.percentile(lat, 50):>10.3f}"
               f"{np.percentile(lat, 99):>10.3f}{lat.max():>10.3f}", flush=True)
     return 0
 

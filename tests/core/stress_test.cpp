@@ -148,3 +148,51 @@ TEST(Stress, TwoLosslessReadersGetEveryFrameIntact)
 }
 
 } // namespace
+
+// A consumer that anticipates paced frames (wakes before each is due and
+// busy-waits) still gets every frame of an irregularly paced stream, in
+// order, and still honours its timeout when the stream stops.
+TEST(Stress, AnticipatingConsumerGetsEveryPacedFrame)
+{
+    ShmDir dir;
+    ASSERT_TRUE(dir.ok());
+    const std::string name = unique_name("ahead");
+    ProducerOptions o;
+    o.slot_count = 4;
+    o.slot_size = kSlotBytes;
+    auto created = Producer::create(name, o);
+    ASSERT_TRUE(created.ok()) << created.error().message;
+    auto producer = std::move(created).value();
+    ConsumerOptions co;
+    co.anticipate = 2ms;
+    auto attached = Consumer::attach(name, co, 5s);
+    ASSERT_TRUE(attached.ok()) << attached.error().message;
+    auto consumer = std::move(attached).value();
+
+    constexpr uint64_t kFrames = 40;
+    std::thread writer([&] {
+        for (uint64_t seq = 0; seq < kFrames; ++seq) {
+            // 5 ms apart, every fourth gap 15 ms: the estimate is often wrong.
+            std::this_thread::sleep_for(seq % 4 == 3 ? 15ms : 5ms);
+            auto slot = producer->acquire(5s);
+            if (!slot.ok())
+                return;
+            fill(slot->data, seq);
+            FrameInfo info;
+            info.size = kSlotBytes;
+            info.pts = seq;
+            (void)producer->publish(*slot, info);
+        }
+    });
+    uint64_t got = 0;
+    for (; got < kFrames; ++got) {
+        auto f = consumer->next(5s);
+        ASSERT_TRUE(f.ok()) << f.error().message;
+        EXPECT_EQ(f->info().pts, got);
+        EXPECT_TRUE(intact(f->data(), got));
+    }
+    writer.join();
+    auto more = consumer->next(50ms);
+    ASSERT_FALSE(more.ok());
+    EXPECT_EQ(more.code(), Errc::Timeout);
+}
