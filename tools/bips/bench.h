@@ -26,6 +26,7 @@ struct BenchConfig {
     uint64_t latency_frames = 0; // in the paced phase
     double rate_hz = 1000;       // pace of the latency phase
     std::chrono::nanoseconds spin{0};
+    std::chrono::nanoseconds anticipate{0};
     Touch touch = Touch::Header;
 };
 

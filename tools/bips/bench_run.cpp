@@ -179,6 +179,7 @@ int consumer_main(int fd, const BenchConfig &cfg, bool paced, const std::string 
     bips::ConsumerOptions opts;
     opts.policy = policy;
     opts.spin = cfg.spin;
+    opts.anticipate = cfg.anticipate;
     auto attached = bips::Consumer::attach(name, opts, kAttachTimeout);
     if (!attached.ok())
         return fail(fd, attached.error().message);

@@ -40,6 +40,8 @@ const std::vector<OptionSpec> kOptions = {
      "pace of the latency phase, 1..100000 (default 1000; with --touch\n"
      "full at most 1 GB/s worth: 30 at 4k-rgba)"},
     {"spin-us", "N", "consumers busy-wait this long before sleeping (default 0)"},
+    {"anticipate-us", "N",
+     "consumers wake this long before a paced frame is due and busy-wait (default 0)"},
     {"touch", "WHAT", "header: 64 bytes per frame (default); full: the whole frame"},
     {"matrix", "",
      "the standard set: 64 B and 4k-rgba, each with 1 lossless,\n"
@@ -110,6 +112,12 @@ Result<std::vector<BenchConfig>> make_plan(const Args &args)
         if (!n.ok())
             return n.error();
         base.spin = std::chrono::microseconds(*n);
+    }
+    if (args.has("anticipate-us")) {
+        auto n = parse_count("anticipate-us", args.get("anticipate-us"), 0, 1000000);
+        if (!n.ok())
+            return n.error();
+        base.anticipate = std::chrono::microseconds(*n);
     }
     if (std::string_view t = args.get("touch", "header"); t == "full")
         base.touch = Touch::Full;
@@ -255,7 +263,8 @@ void print_notes(const std::vector<BenchConfig> &rows)
     const BenchConfig &first = rows.front();
     std::cout << "\n"
               << text << "\ntouch " << (first.touch == Touch::Full ? "full" : "header")
-              << ", consumer spin " << first.spin.count() / 1000 << " us, "
+              << ", consumer spin " << first.spin.count() / 1000 << " us, anticipate "
+              << first.anticipate.count() / 1000 << " us, "
               << ::sysconf(_SC_NPROCESSORS_ONLN) << " CPUs online\n";
 }
 
