@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Compares, side by side, RGBA frames from `videotestsrc pattern=black` at
+# 1080p and 4K: in-process videotestsrc ! fakesink (the source's limit),
+# bipssink -> bipssrc and shmsink -> shmsrc across two processes.
+# Prints frames/s, the ratio to the in-process rate, the consumer's CPU time
+# per frame and bipssink's zero-copy/copied counters. Nothing is asserted.
+#
+# Usage: tests/bench/gst_compare.sh [BUILD_DIR]   (default: build)
+# Env:   RUNS (default 3), FRAMES_1080 (300), FRAMES_4K (120), WARMUP (12)
+#
+# Method: each process is a pipeline string run by a few lines of Python
+# (/usr/bin/python3, PyGObject) that only wait on the bus: the frames never
+# touch Python. The consumer records the clock and its getrusage() when the
+# first frame reaches its fakesink, when frame WARMUP+1 does, and at EOS, so
+# start-up, plugin loading and connecting are left out; "warm" figures also
+# leave out the first touch of every slot / buffer page (at 4K one 33 MB
+# slot is ~8100 minor page faults). Each value is the median of RUNS runs.
+# shmsrc gets no EOS over shm, so its fakesink stops itself after N frames.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="$(cd "${1:-$root/build}" && pwd)"
+runs="${RUNS:-3}"
+frames_1080="${FRAMES_1080:-300}"
+frames_4k="${FRAMES_4K:-120}"
+warmup="${WARMUP:-12}"
+py=/usr/bin/python3
+
+[[ -e "$build/gst/libgstbips.so" ]] || { echo "no $build/gst/libgstbips.so: build first" >&2; exit 1; }
+tmp="$(mktemp -d /tmp/bips-gstbench.XXXXXX)"
+cleanup() {
+  jobs -p | xargs -r kill -9 2>/dev/null || true
+  rm -rf "$tmp"
+  rm -f /dev/shm/bips-gstbench-$$-*
+}
+trap cleanup EXIT
+
+export GST_PLUGIN_PATH_1_0="$build/gst"
+export GST_REGISTRY_1_0="$tmp/registry.bin"
+unset GST_DEBUG
+gst-inspect-1.0 bipssink >/dev/null || { echo "bipssink does not load" >&2; exit 1; }
+gst-inspect-1.0 shmsink >/dev/null || { echo "shmsink missing (gstreamer1.0-plugins-bad)" >&2; exit 1; }
+
+# runner.py PIPELINE [WARMUP [DONE_FILE]]: runs it to EOS (exit 0) or
+# error/timeout (exit 1), then, given DONE_FILE, waits for that file before
+# stopping. If it has an element "out", prints "seconds cpu seconds cpu":
+# from the first buffer at "out" to EOS, and from buffer WARMUP+1 to EOS.
+# Then the `stats` of the elements "sink" and "src".
+cat >"$tmp/runner.py" <<'PY'
+import os, resource, sys, time
+import gi
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst
+Gst.init(None)
+
+def now():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return time.monotonic(), r.ru_utime + r.ru_stime
+
+# Clock and CPU at the first frame and at frame WARMUP+1 reaching "out"
+# (a probe on the first WARMUP+1 buffers only, then removed).
+warmup = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+pipeline = Gst.parse_launch(sys.argv[1])
+marks = []
+out = pipeline.get_by_name("out")
+if out is not None:
+    seen = [0]
+    def on_buffer(pad, info):
+        seen[0] += 1
+        if seen[0] == 1:
+            marks.append(now())
+        if seen[0] == warmup + 1:
+            marks.append(now())
+            return Gst.PadProbeReturn.REMOVE
+        return Gst.PadProbeReturn.OK
+    out.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
+pipeline.set_state(Gst.State.PLAYING)
+msg = pipeline.get_bus().timed_pop_filtered(
+    100 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+end = now()
+ok = msg is not None and msg.type == Gst.MessageType.EOS
+if ok and len(marks) == 2:
+    # seconds and CPU from the first frame, then from frame WARMUP+1
+    print("%.6f %.6f %.6f %.6f" % (end[0] - marks[0][0], end[1] - marks[0][1],
+                                   end[0] - marks[1][0], end[1] - marks[1][1]))
+# A producer whose transport has no EOS (shm) stays up until told.
+if len(sys.argv) > 3:
+    deadline = time.monotonic() + 60
+    while not os.path.exists(sys.argv[3]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+for name in ("sink", "src"):
+    e = pipeline.get_by_name(name)
+    if e is not None and e.find_property("stats") is not None:
+        print(e.get_property("stats").to_string())
+pipeline.set_state(Gst.State.NULL)
+if not ok:
+    print("error: " + ("timeout" if msg is None else msg.parse_error()[0].message),
+          file=sys.stderr)
+    sys.exit(1)
+PY
+
+caps() { echo "video/x-raw,format=RGBA,width=$1,height=$2,framerate=30/1"; }
+field() { sed -n "s/.*[ ,]$1=(guint64)\([0-9]*\).*/\1/p" | head -n 1; }
+
+# Each run_* prints "seconds cpu seconds_steady cpu_steady copied
+# zero_copy" (consumer side) or nothing on failure (reported on stderr).
+run_inproc() { # N W H
+  timeout 120 "$py" "$tmp/runner.py" "videotestsrc pattern=black num-buffers=$1 \
+    ! $(caps "$2" "$3") ! fakesink name=out sync=false" "$warmup" |
+    awk 'NR == 1 { print $1, $2, $3, $4, "-", "-" }'
+}
+
+run_bips() { # N W H
+  local ch="gstbench-$$-$RANDOM" stats
+  timeout 120 "$py" "$tmp/runner.py" "bipssrc name=src channel=$ch policy=lossless \
+    timeout=30000 ! fakesink name=out sync=false" "$warmup" >"$tmp/consumer.out" 2>"$tmp/consumer.err" &
+  local cpid=$!
+  stats=$(timeout 120 "$py" "$tmp/runner.py" "videotestsrc pattern=black num-buffers=$1 \
+    ! $(caps "$2" "$3") ! bipssink name=sink channel=$ch wait-for-consumer=true sync=false" \
+    2>"$tmp/producer.err") || { echo "bips producer failed: $(cat "$tmp/producer.err")" >&2; }
+  wait "$cpid" || { echo "bips consumer failed: $(cat "$tmp/consumer.err")" >&2; }
+  rm -f "/dev/shm/bips-$ch"
+  local received
+  received=$(field received <"$tmp/consumer.out")
+  [[ "$received" == "$1" ]] || { echo "bips consumer received ${received:-?} of $1" >&2; return; }
+  awk -v c="$(field copied <<<"$stats")" -v z="$(field zero-copy <<<"$stats")" \
+    'NR == 1 { print $1, $2, $3, $4, c, z }' "$tmp/consumer.out"
+}
+
+run_shm() { # N W H
+  local sock="$tmp/shm-$RANDOM" size=$(($2 * $3 * 4))
+  rm -f "$tmp/done"
+  timeout 120 "$py" "$tmp/runner.py" "videotestsrc pattern=black num-buffers=$1 \
+    ! $(caps "$2" "$3") ! shmsink socket-path=$sock shm-size=$((size * 4 + 4096)) \
+    wait-for-connection=true sync=false" 0 "$tmp/done" >/dev/null 2>"$tmp/producer.err" &
+  local ppid=$!
+  for _ in $(seq 1000); do [[ -S "$sock" ]] && break; sleep 0.01; done
+  timeout 120 "$py" "$tmp/runner.py" "shmsrc socket-path=$sock is-live=true \
+    ! $(caps "$2" "$3") ! fakesink name=out sync=false num-buffers=$1" "$warmup" \
+    >"$tmp/consumer.out" 2>"$tmp/consumer.err" ||
+    echo "shm consumer failed: $(cat "$tmp/consumer.err")" >&2
+  # EOS does not cross shm: the producer stays up until the consumer has
+  # its N frames (otherwise it closes the socket under the last ones).
+  touch "$tmp/done"
+  wait "$ppid" || echo "shm producer failed: $(cat "$tmp/producer.err")" >&2
+  awk 'NR == 1 { print $1, $2, $3, $4, "-", "-" }' "$tmp/consumer.out"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+
+# Prints "fps_all fps_steady cpu_us_per_frame_steady copied zero_copy
+# runs_ok" for one kind and size: medians over the runs.
+measure() { # kind N W H
+  local i
+  : >"$tmp/runs"
+  for ((i = 0; i < runs; i++)); do
+    "run_$1" "$2" "$3" "$4" >>"$tmp/runs" || true
+  done
+  local ok
+  ok=$(grep -c . "$tmp/runs" || true)
+  if ((ok == 0)); then echo "0 0 0 - - 0"; return; fi
+  local all=$(($2 - 1)) steady=$(($2 - 1 - warmup))
+  printf "%s %s %s %s %s %s\n" \
+    "$(awk -v n="$all" '{ print n / $1 }' "$tmp/runs" | median)" \
+    "$(awk -v n="$steady" '{ print n / $3 }' "$tmp/runs" | median)" \
+    "$(awk -v n="$steady" '{ print $4 * 1e6 / n }' "$tmp/runs" | median)" \
+    "$(awk 'END { print $5 }' "$tmp/runs")" "$(awk 'END { print $6 }' "$tmp/runs")" "$ok"
+}
+
+printf "gst_compare: median of %s runs, %s CPUs, GStreamer %s\n" "$runs" "$(nproc)" \
+  "$(gst-launch-1.0 --gst-version | awk '{ print $NF; exit }')"
+row() { printf "%-5s %-32s %9s %9s %6s %13s %7s %9s %5s\n" "$@"; }
+row size path "fps(all)" "fps(warm)" ratio "cons.µs/frame" copied zero-copy ok
+for size in 1080p 4K; do
+  if [[ $size == 1080p ]]; then w=1920 h=1080 n=$frames_1080; else w=3840 h=2160 n=$frames_4k; fi
+  read -r base_all base_fps base_cpu _ _ base_ok < <(measure inproc "$n" "$w" "$h")
+  row "$size" "videotestsrc ! fakesink (1 proc)" "$(printf %.1f "$base_all")" \
+    "$(printf %.1f "$base_fps")" 1.00 "$(printf "(%.1f all)" "$base_cpu")" - - "$base_ok/$runs"
+  for kind in bips shm; do
+    read -r fps_all fps cpu copied zero ok < <(measure "$kind" "$n" "$w" "$h")
+    label="bipssink -> bipssrc (2 procs)"
+    [[ $kind == shm ]] && label="shmsink -> shmsrc (2 procs)"
+    ratio=$(awk -v a="$fps" -v b="$base_fps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    row "$size" "$label" "$(printf %.1f "$fps_all")" "$(printf %.1f "$fps")" "$ratio" \
+      "$(printf %.1f "$cpu")" "$copied" "$zero" "$ok/$runs"
+  done
+done
+echo "N = $frames_1080 (1080p) / $frames_4k (4K) frames per run, timed at the consumer from its first"
+echo "frame to EOS (all) and from frame $((warmup + 1)) to EOS (warm: first-touch page faults of the"
+echo "slots and buffers are over). ratio and µs/frame use the warm figures; the in-process"
+echo "row's CPU is the whole process (source + sink)."
