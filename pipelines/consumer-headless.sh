@@ -5,12 +5,7 @@
 # hold the producer back instead). -v prints the caps taken from the channel.
 # Start it before or after the producer: it waits for one.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${BIPS_BUILD_DIR:-$root/build}"
-if [[ -f "$build/gst/libgstbips.so" ]]; then
-  export GST_PLUGIN_PATH="$build/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
-  export GST_REGISTRY="$build/gst-registry.bin"
-fi
+source "$(dirname "$0")/build-env.sh"
 channel="${1:-cam0}"
 policy="${2:-latest}"
 

@@ -15,7 +15,7 @@ export GST_REGISTRY_1_0="$build/gst-registry.bin"
 channel="demo-$$"
 frames="${DEMO_FRAMES:-300}"
 logdir="$(mktemp -d)"
-trap 'rm -rf "$logdir"; "$build/tools/bips/bips" clean >/dev/null 2>&1 || true' EXIT
+trap 'rm -rf "$logdir"' EXIT
 
 echo "== GStreamer: producer and consumer in two processes, channel '$channel'"
 echo "   producer: videotestsrc num-buffers=$frames ! video/x-raw,format=RGBA,width=1920,height=1080 ! bipssink channel=$channel wait-for-consumer=true sync=false"

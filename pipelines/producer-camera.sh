@@ -5,12 +5,7 @@
 # 8 slots leave room for several consumers. -e: Ctrl-C sends EOS, which ends
 # the consumers' streams cleanly.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${BIPS_BUILD_DIR:-$root/build}"
-if [[ -f "$build/gst/libgstbips.so" ]]; then
-  export GST_PLUGIN_PATH="$build/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
-  export GST_REGISTRY="$build/gst-registry.bin"
-fi
+source "$(dirname "$0")/build-env.sh"
 channel="${1:-cam0}"
 device="${2:-/dev/video0}"
 

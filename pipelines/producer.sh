@@ -5,12 +5,7 @@
 # Ctrl-C stops it; consumers then wait for the next producer. Use
 # `gst-launch-1.0 -e ...` instead to send EOS, which ends the consumers too.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${BIPS_BUILD_DIR:-$root/build}"
-if [[ -f "$build/gst/libgstbips.so" ]]; then
-  export GST_PLUGIN_PATH="$build/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
-  export GST_REGISTRY="$build/gst-registry.bin"
-fi
+source "$(dirname "$0")/build-env.sh"
 channel="${1:-cam0}"
 
 exec gst-launch-1.0 videotestsrc is-live=true \
