@@ -130,29 +130,35 @@ std::optional<uint32_t> RingWriter::try_acquire()
             scratch_[w] |= view_.held(i)[w].load(std::memory_order_seq_cst);
     }
 
-    // Candidates: never-used slots first, then the oldest publication, so
-    // the newest frame (what latest consumers want) is reused last.
+    // Candidates, best first: the most recent publication nobody needs
+    // except the newest frame (its pages are still in the CPU caches, so the
+    // producer's working set stays at two or three slots instead of all of
+    // them), then a never-used slot, then the newest frame, which is what
+    // latest consumers want and so is reused last.
+    const uint64_t newest = next_seq_ ? next_seq_ - 1 : kSeqFree;
     for (uint32_t attempt = 0; attempt < g.slot_count; ++attempt) {
-        uint32_t best = UINT32_MAX;
-        uint64_t best_seq = UINT64_MAX;
+        uint32_t recent = UINT32_MAX, unused = UINT32_MAX, latest = UINT32_MAX;
+        uint64_t recent_seq = 0;
         for (uint32_t s = 0; s < g.slot_count; ++s) {
             if (test_bit(owned_, s) || test_bit(scratch_, s))
                 continue;
-            uint64_t seq = view_.desc(s)->seq.load(std::memory_order_acquire);
+            const uint64_t seq = view_.desc(s)->seq.load(std::memory_order_acquire);
             if (seq == kSeqFree) {
-                best = s;
-                best_seq = seq;
-                break;
-            }
-            if (seq == kSeqWriting || seq >= min_cursor)
+                if (unused == UINT32_MAX)
+                    unused = s;
+            } else if (seq == kSeqWriting || seq >= min_cursor) {
                 continue;
-            if (seq < best_seq) {
-                best = s;
-                best_seq = seq;
+            } else if (seq == newest) {
+                latest = s;
+            } else if (recent == UINT32_MAX || seq > recent_seq) {
+                recent = s;
+                recent_seq = seq;
             }
         }
+        const uint32_t best = recent != UINT32_MAX ? recent : unused != UINT32_MAX ? unused : latest;
         if (best == UINT32_MAX)
             return std::nullopt;
+        const uint64_t best_seq = view_.desc(best)->seq.load(std::memory_order_acquire);
 
         // Claim, then look again for a consumer that took the slot since the
         // snapshot. Consumers set their bit before checking the sequence, so

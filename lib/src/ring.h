@@ -137,8 +137,9 @@ class RingWriter {
 public:
     explicit RingWriter(const RingView &view);
 
-    // A free slot, preferring never-used ones, then the oldest publication
-    // nobody needs. nullopt when every slot is owned, unread or held.
+    // A free slot: the most recent publication nobody needs other than the
+    // newest frame (cache-hot), else a never-used slot, else the newest
+    // frame. nullopt when every slot is owned, unread or held.
     std::optional<uint32_t> try_acquire();
     void publish(uint32_t slot, const FrameInfo &info, std::span<const std::byte> meta);
     void discard(uint32_t slot);

@@ -351,10 +351,29 @@ TEST_F(RingArena, HeldSlotIsNeverHandedOut)
     EXPECT_EQ(tag_of(held), 42u);
 
     r.release(held);
+    // Taking every slot at once now includes the released one.
     bool reused = false;
-    for (uint64_t i = 0; i < 8 && !reused; ++i)
-        reused = publish(200 + i) == held;
+    while (auto slot = writer->try_acquire())
+        reused = reused || *slot == held;
     EXPECT_TRUE(reused) << "a released slot must come back";
+}
+
+// With nobody behind, the producer reuses its most recent slots rather than
+// cycling through all of them (a small, cache-hot working set), but never
+// the newest frame while another slot is free.
+TEST_F(RingArena, ProducerKeepsItsWorkingSetSmall)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    std::set<uint32_t> used;
+    uint32_t previous = UINT32_MAX;
+    for (uint64_t i = 0; i < 40; ++i) {
+        const uint32_t slot = publish(i);
+        ASSERT_NE(slot, UINT32_MAX);
+        EXPECT_NE(slot, previous) << "frame " << i << " overwrote the newest frame";
+        used.insert(slot);
+        previous = slot;
+    }
+    EXPECT_EQ(used.size(), 2u);
 }
 
 // Every slot can be owned by the producer at once; then none is free.
