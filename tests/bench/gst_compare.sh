@@ -77,7 +77,8 @@ if out is not None:
     out.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
 pipeline.set_state(Gst.State.PLAYING)
 msg = pipeline.get_bus().timed_pop_filtered(
-    100 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    int(os.environ.get("RUNNER_TIMEOUT", "100")) * Gst.SECOND,
+    Gst.MessageType.EOS | Gst.MessageType.ERROR)
 end = now()
 ok = msg is not None and msg.type == Gst.MessageType.EOS
 if ok and len(marks) == 2:
@@ -136,7 +137,9 @@ run_shm() { # N W H
     wait-for-connection=true sync=false" 0 "$tmp/done" >/dev/null 2>"$tmp/producer.err" &
   local ppid=$!
   for _ in $(seq 1000); do [[ -S "$sock" ]] && break; sleep 0.01; done
-  timeout 120 "$py" "$tmp/runner.py" "shmsrc socket-path=$sock is-live=true \
+  # shmsrc intermittently never gets all N frames (seen with GStreamer 1.22,
+  # whatever shm-size): give up on such a run after 20 s.
+  RUNNER_TIMEOUT=20 timeout 120 "$py" "$tmp/runner.py" "shmsrc socket-path=$sock is-live=true \
     ! $(caps "$2" "$3") ! fakesink name=out sync=false num-buffers=$1" "$warmup" \
     >"$tmp/consumer.out" 2>"$tmp/consumer.err" ||
     echo "shm consumer failed: $(cat "$tmp/consumer.err")" >&2
@@ -150,15 +153,15 @@ run_shm() { # N W H
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 
 # Prints "fps_all fps_steady cpu_us_per_frame_steady copied zero_copy
-# runs_ok" for one kind and size: medians over the runs.
+# runs_ok" for one kind and size: medians over the good runs.
 measure() { # kind N W H
-  local i
+  local i ok=0
   : >"$tmp/runs"
-  for ((i = 0; i < runs; i++)); do
+  # Up to 2 x RUNS attempts to get RUNS good runs; "ok" says how many.
+  for ((i = 0; i < 2 * runs && ok < runs; i++)); do
     "run_$1" "$2" "$3" "$4" >>"$tmp/runs" || true
+    ok=$(grep -c . "$tmp/runs" || true)
   done
-  local ok
-  ok=$(grep -c . "$tmp/runs" || true)
   if ((ok == 0)); then echo "0 0 0 - - 0"; return; fi
   local all=$(($2 - 1)) steady=$(($2 - 1 - warmup))
   printf "%s %s %s %s %s %s\n" \

@@ -73,8 +73,9 @@ pull_frames (GstElement *consumer, guint n, const gchar *caps)
  * `consumers` follows attach and detach (with notify), consumer-added and
  * consumer-removed fire once per attach / detach, and the same bipssrc
  * attaches again after a NULL -> PLAYING cycle. (fakesink, not appsink:
- * appsink 1.22 keeps its last pulled buffer until restarted, and a held
- * frame rightly keeps its consumer entry.) */
+ * appsink 1.22 keeps its last pulled buffer until it restarts, and whether
+ * a detached bipssrc whose frame is still held counts as a consumer is not
+ * part of the contract.) */
 GST_START_TEST (test_attach_detach_reattach)
 {
   g_autofree gchar *channel = bt_channel_name ("attach");

@@ -504,6 +504,47 @@ GST_START_TEST (test_caps_change)
 }
 GST_END_TEST
 
+/* Proves: caps are ANY: a non-video stream with an explicit slot-size
+ * crosses with its caps and every frame's own size and bytes. */
+GST_START_TEST (test_non_video_caps)
+{
+  g_autofree gchar *channel = bt_channel_name ("nonvideo");
+  static const gsize sizes[] = { 4, 100, 1000, 4096, 8000, 17 };
+  GstElement *consumer = start_consumer (channel, NULL);
+  GstElement *producer = start_appsrc_producer (channel,
+      "wait-for-consumer=true slot-size=8192");
+  GstCaps *caps = gst_caps_from_string ("application/x-bips-test,answer=42");
+  gchar *sha[G_N_ELEMENTS (sizes)];
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    GstBuffer *buf = indexed_buffer (i, sizes[i]);
+    GstMapInfo map;
+    fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+    sha[i] = g_compute_checksum_for_data (G_CHECKSUM_SHA1, map.data,
+        map.size);
+    gst_buffer_unmap (buf, &map);
+    push_sample (producer, buf, caps);
+  }
+  end_stream (producer);
+
+  GArray *frames = consume_all (consumer, NULL, NULL);
+  fail_unless_equals_int (frames->len, G_N_ELEMENTS (sizes));
+  for (guint i = 0; i < frames->len; i++) {
+    Frame *f = &g_array_index (frames, Frame, i);
+    fail_unless (gst_caps_is_equal (f->caps, caps), "caps %" GST_PTR_FORMAT,
+        f->caps);
+    fail_unless_equals_string (f->sha1, sha[i]);
+    g_free (sha[i]);
+  }
+  bt_expect_eos (producer, BT_WAIT_MS);
+  g_array_unref (frames);
+  gst_caps_unref (caps);
+  bt_stop (producer);
+  bt_stop (consumer);
+  bt_remove_segment (channel);
+}
+GST_END_TEST
+
 /* Proves: on one channel a lossless consumer gets every frame while a
  * latest consumer whose downstream holds its buffers neither wedges the
  * producer nor gets everything; its `skipped` covers the gaps it saw. */
@@ -589,6 +630,7 @@ pipelines_suite (void)
   tcase_add_test (tc, test_consumer_memory_is_slot);
   tcase_add_test (tc, test_video_meta_and_flags);
   tcase_add_test (tc, test_caps_change);
+  tcase_add_test (tc, test_non_video_caps);
   tcase_add_test (tc, test_two_policies);
   return s;
 }
