@@ -7,6 +7,9 @@ Modes (each with its own producer process, paced at --fps):
 
   gi       bips.Producer (Python)     -> bips.Consumer (GI) -> frame.array
   appsink  bips.Producer (Python)     -> bipssrc ! appsink  -> bips.gst.sample_to_ndarray
+  appsink-signal  the same, handled in appsink's new-sample signal (in
+           bipssrc's streaming thread) instead of a pulling Python thread
+  +anticipate  the consumer wakes --anticipate seconds before a frame is due
   shm      appsrc ! shmsink (Python)  -> shmsrc ! appsink   -> bips.gst.sample_to_ndarray
            (GStreamer's own shared-memory pair, for scale; shmsink copies each
            frame into its area, and the timestamp travels in the frame's
@@ -164,6 +167,43 @@ def _consume_appsink(description, stamp_of):
     return out
 
 
+def consume_appsink_signal(args):
+    """appsink with emit-signals: the sample is handled in bipssrc's own
+    streaming thread (one wake-up per frame instead of two)."""
+    import gi
+
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+
+    import bips.gst
+
+    Gst.init(None)
+    pipeline = Gst.parse_launch(
+        f"bipssrc channel={args.channel} policy={args.policy} timeout=20000 "
+        f"anticipate={int(args.ahead * 1e6)} ! "
+        "appsink name=sink sync=false max-buffers=1 drop=false emit-signals=true")
+    sink = pipeline.get_by_name("sink")
+    out = []
+
+    def on_sample(appsink):
+        sample = appsink.emit("pull-sample")
+        array = bips.gst.sample_to_ndarray(sample)
+        int(array[0, 0, 0])
+        now = time.monotonic_ns()
+        out.append(now - (sample.get_buffer().pts + pipeline.get_base_time()))
+        del array, sample
+        return Gst.FlowReturn.OK
+
+    sink.connect("new-sample", on_sample)
+    pipeline.set_state(Gst.State.PLAYING)
+    try:
+        pipeline.get_bus().timed_pop_filtered(
+            120 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    finally:
+        pipeline.set_state(Gst.State.NULL)
+    return out, 0
+
+
 def consume_appsink(args):
     def stamp(sample, _array, pipeline):
         return sample.get_buffer().pts + pipeline.get_base_time()
@@ -203,7 +243,8 @@ def run_mode(mode, args):
         args.channel, args.socket = f"bench-{tag}", f"/tmp/bips-bench-{tag}.sock"
         base = mode.split("+")[0]
         args.ahead = args.anticipate if mode.endswith("+anticipate") else 0.0
-        consume = {"gi": consume_gi, "appsink": consume_appsink, "shm": consume_shm}[base]
+        consume = {"gi": consume_gi, "appsink": consume_appsink,
+                   "appsink-signal": consume_appsink_signal, "shm": consume_shm}[base]
         latencies, skipped = consume(args)
         producer.wait(timeout=30)
     finally:
@@ -219,7 +260,8 @@ def run_mode(mode, args):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    all_modes = ("gi", "gi+anticipate", "appsink", "appsink+anticipate", "shm")
+    all_modes = ("gi", "gi+anticipate", "appsink", "appsink+anticipate", "appsink-signal",
+                 "appsink-signal+anticipate", "shm")
     parser.add_argument("--mode", default="all", choices=("all",) + all_modes)
     parser.add_argument("--anticipate", type=float, default=0.001,
                         help="seconds the +anticipate modes wake before a frame is due")
