@@ -27,6 +27,8 @@ public:
     // sleeping on a futex.
     std::mutex mu;
     std::atomic<bool> interrupted{false};
+    // steady_clock ticks of the last reap done by consumer_count().
+    std::atomic<int64_t> last_reap{0};
 
     explicit ProducerImpl(std::unique_ptr<Segment> s)
         : seg(std::move(s)), writer(seg->view()) {}
@@ -211,7 +213,22 @@ std::vector<ConsumerInfo> Producer::consumers()
     return info().consumers;
 }
 
-uint32_t Producer::consumer_count() { return uint32_t(consumers().size()); }
+uint32_t Producer::consumer_count()
+{
+    // Cheap enough to call per frame: dead consumers are reaped at most
+    // every kReapSlice here (each check is a system call per consumer).
+    auto &d = *impl_;
+    const int64_t now = Clock::now().time_since_epoch().count();
+    int64_t last = d.last_reap.load(std::memory_order_relaxed);
+    if (now - last >= std::chrono::duration_cast<Clock::duration>(detail::kReapSlice).count() &&
+        d.last_reap.compare_exchange_strong(last, now))
+        reap_dead_consumers();
+    const auto &v = d.seg->view();
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < v.geometry().max_consumers; ++i)
+        n += v.consumer(i)->state.load(std::memory_order_acquire) == detail::kConsumerActive;
+    return n;
+}
 
 ChannelInfo Producer::info() const
 {

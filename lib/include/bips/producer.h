@@ -90,6 +90,8 @@ public:
 
     // Consumers attached now (dead ones reaped first).
     std::vector<ConsumerInfo> consumers();
+    // How many consumers are attached; cheap enough to call per frame (it
+    // reaps dead consumers at most every 10 ms).
     uint32_t consumer_count();
 
     // Channel snapshot, the same as inspect_channel() gives other processes.
