@@ -38,12 +38,6 @@ std::string describe_char(char c)
     return buf;
 }
 
-void fill_liveness(const detail::Segment &seg, ChannelInfo &info)
-{
-    info.producer_alive = seg.producer_alive();
-    for (auto &c : info.consumers)
-        c.alive = seg.consumer_alive(c.index);
-}
 
 } // namespace
 
@@ -89,11 +83,7 @@ Result<ChannelInfo> inspect_channel(std::string_view name)
     auto seg = detail::Segment::open(name, detail::Segment::Access::Inspect);
     if (!seg)
         return seg.error();
-    ChannelInfo info;
-    info.name = std::string(name);
-    detail::read_counters(seg.value()->view(), info);
-    fill_liveness(*seg.value(), info);
-    return info;
+    return seg.value()->snapshot();
 }
 
 Result<ChannelList> list_channels()
@@ -116,11 +106,7 @@ Result<ChannelList> list_channels()
             list.problems.push_back(name + ": " + seg.error().message);
             continue;
         }
-        ChannelInfo info;
-        info.name = name;
-        detail::read_counters(seg.value()->view(), info);
-        fill_liveness(*seg.value(), info);
-        list.channels.push_back(std::move(info));
+        list.channels.push_back(seg.value()->snapshot());
     }
     closedir(d);
     std::sort(list.channels.begin(), list.channels.end(),

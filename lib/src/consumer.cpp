@@ -60,10 +60,11 @@ public:
                                         const std::string &why);
     void drop_attachment();
 
-    // Keeps a smoothed interval between returned frames (for anticipate).
-    void note_arrival(const Result<Frame> &r)
+    // Keeps a smoothed interval between returned frames (for anticipate);
+    // called by handle() for every frame it returns.
+    void note_arrival()
     {
-        if (!r.ok() || options.anticipate.count() == 0)
+        if (options.anticipate.count() == 0)
             return;
         const auto now = Clock::now();
         if (last_arrival != Clock::time_point{}) {
@@ -161,6 +162,7 @@ std::optional<Result<Frame>> ConsumerImpl::handle(RingReader::Poll poll, FrameCo
     f.info_gen_ = fc.info_gen;
     f.slot_ = fc.slot;
     f.meta_ = std::move(fc.meta);
+    note_arrival();
     return Result<Frame>(std::move(f));
 }
 
@@ -254,10 +256,8 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
     std::string why;
 
     for (;;) {
-        if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why)) {
-            d.note_arrival(*r);
+        if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why))
             return std::move(*r);
-        }
         if (d.interrupted.load(std::memory_order_acquire))
             return make_error(Errc::Timeout, "reading channel '" + d.name + "' was interrupted");
         auto now = Clock::now();
@@ -286,7 +286,6 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
         uint32_t token = frames.prepare();
         if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why)) {
             frames.finish();
-            d.note_arrival(*r);
             return std::move(*r);
         }
         Clock::duration slice = std::min<Clock::duration>(deadline - now, check_at - now);
@@ -346,16 +345,12 @@ uint64_t Consumer::skipped() const
 
 ChannelInfo Consumer::info() const
 {
-    ChannelInfo out;
-    out.name = impl_->name;
-    if (!impl_->att)
+    if (!impl_->att) {
+        ChannelInfo out;
+        out.name = impl_->name;
         return out;
-    const auto &seg = *impl_->att->seg;
-    detail::read_counters(seg.view(), out);
-    out.producer_alive = seg.producer_alive();
-    for (auto &c : out.consumers)
-        c.alive = c.index == impl_->att->reader.entry() || seg.consumer_alive(c.index);
-    return out;
+    }
+    return impl_->att->seg->snapshot(impl_->att->reader.entry());
 }
 
 std::span<const std::byte> Consumer::data_mapping() const

@@ -230,16 +230,7 @@ uint32_t Producer::consumer_count()
     return n;
 }
 
-ChannelInfo Producer::info() const
-{
-    ChannelInfo out;
-    out.name = name();
-    detail::read_counters(impl_->seg->view(), out);
-    out.producer_alive = true;
-    for (auto &c : out.consumers)
-        c.alive = impl_->seg->consumer_alive(c.index);
-    return out;
-}
+ChannelInfo Producer::info() const { return impl_->seg->snapshot(); }
 
 const std::string &Producer::name() const { return impl_->seg->name(); }
 uint64_t Producer::epoch() const { return impl_->seg->view().header()->epoch; }

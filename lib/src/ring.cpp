@@ -342,10 +342,7 @@ RingReader::Poll RingReader::try_next(FrameCopy &out, std::string *why)
         if (gone) {
             // The frame was reused before we got it (a latest consumer losing
             // a race, or a lossless one joining mid-publication): skip it.
-            c->skipped.store(c->skipped.load(std::memory_order_relaxed) + (s + 1 - cursor_),
-                             std::memory_order_relaxed);
-            cursor_ = s + 1;
-            c->cursor.store(cursor_, std::memory_order_seq_cst);
+            move_past(s, s + 1 - cursor_);
             continue;
         }
 
@@ -370,18 +367,24 @@ RingReader::Poll RingReader::try_next(FrameCopy &out, std::string *why)
         }
         out.meta.assign(view_.meta(slot), view_.meta(slot) + meta_size);
 
-        const uint64_t skipped = s - cursor_;
-        cursor_ = s + 1;
-        c->cursor.store(cursor_, std::memory_order_seq_cst);
+        move_past(s, s - cursor_);
         c->received.store(c->received.load(std::memory_order_relaxed) + 1,
                           std::memory_order_relaxed);
-        if (skipped)
-            c->skipped.store(c->skipped.load(std::memory_order_relaxed) + skipped,
-                             std::memory_order_relaxed);
         if (policy_ == Policy::Lossless)
             view_.space().notify();
         return Poll::Frame;
     }
+}
+
+void RingReader::move_past(uint64_t seq, uint64_t skipped)
+{
+    // Only this reader writes its counters: plain load + store suffices.
+    ConsumerEntry *c = view_.consumer(entry_);
+    if (skipped)
+        c->skipped.store(c->skipped.load(std::memory_order_relaxed) + skipped,
+                         std::memory_order_relaxed);
+    cursor_ = seq + 1;
+    c->cursor.store(cursor_, std::memory_order_seq_cst);
 }
 
 void RingReader::release(uint32_t slot)

@@ -200,6 +200,9 @@ public:
     uint32_t entry() const { return entry_; }
 
 private:
+    // Sets the cursor after `seq`, counting `skipped` frames.
+    void move_past(uint64_t seq, uint64_t skipped);
+
     RingView view_;
     uint32_t entry_ = 0;
     Policy policy_ = Policy::Lossless;

@@ -74,33 +74,36 @@ std::atomic<uint32_t> g_tmp_counter{0};
 
 } // namespace
 
-bool ofd_try_lock(int fd, uint64_t byte)
+namespace {
+
+// A one-byte OFD lock request on `byte`.
+struct flock ofd_byte(short type, uint64_t byte)
 {
     struct flock fl{};
-    fl.l_type = F_WRLCK;
+    fl.l_type = type;
     fl.l_whence = SEEK_SET;
     fl.l_start = off_t(byte);
     fl.l_len = 1;
+    return fl;
+}
+
+} // namespace
+
+bool ofd_try_lock(int fd, uint64_t byte)
+{
+    struct flock fl = ofd_byte(F_WRLCK, byte);
     return fcntl(fd, F_OFD_SETLK, &fl) == 0;
 }
 
 void ofd_unlock(int fd, uint64_t byte)
 {
-    struct flock fl{};
-    fl.l_type = F_UNLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = off_t(byte);
-    fl.l_len = 1;
+    struct flock fl = ofd_byte(F_UNLCK, byte);
     fcntl(fd, F_OFD_SETLK, &fl);
 }
 
 bool ofd_locked_by_other(int fd, uint64_t byte)
 {
-    struct flock fl{};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = off_t(byte);
-    fl.l_len = 1;
+    struct flock fl = ofd_byte(F_WRLCK, byte);
     if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
         return true; // cannot tell: assume alive, never reclaim wrongly
     return fl.l_type != F_UNLCK;
@@ -122,6 +125,18 @@ void Segment::unlock_consumer(uint32_t i) const { ofd_unlock(fd_, consumer_lock_
 bool Segment::consumer_alive(uint32_t i) const
 {
     return ofd_locked_by_other(fd_, consumer_lock_byte(i));
+}
+
+ChannelInfo Segment::snapshot(uint32_t own_entry) const
+{
+    ChannelInfo info;
+    info.name = name_;
+    read_counters(view_, info);
+    // A lock held through our own descriptor does not show as "other".
+    info.producer_alive = ofd_producer_ || producer_alive();
+    for (auto &c : info.consumers)
+        c.alive = c.index == own_entry || consumer_alive(c.index);
+    return info;
 }
 
 void Segment::unlink_if_named()
@@ -169,7 +184,7 @@ Result<std::unique_ptr<Segment>> Segment::create(std::string_view name, const Ge
     } guard{tmp};
 
     fchmod(seg->fd_, mode); // the creation mode was filtered by the umask
-    ofd_try_lock(seg->fd_, kProducerLockByte);
+    seg->ofd_producer_ = ofd_try_lock(seg->fd_, kProducerLockByte);
     if (ftruncate(seg->fd_, off_t(g.total_size)) != 0)
         return sys_error("cannot size segment of channel '" + std::string(name) + "'", errno);
     if (int err = posix_fallocate(seg->fd_, 0, off_t(g.total_size)); err != 0) {

@@ -56,6 +56,10 @@ public:
     // True while another open file description holds entry i's lock.
     bool consumer_alive(uint32_t i) const;
 
+    // Counters and liveness of the channel. `own_entry` is the consumer
+    // entry this process holds through this segment (alive by definition).
+    ChannelInfo snapshot(uint32_t own_entry = UINT32_MAX) const;
+
     // Removes the name if it still refers to this segment (clean exit).
     void unlink_if_named();
 
@@ -68,6 +72,7 @@ private:
     size_t map_len_ = 0;
     void *data_map_ = nullptr; // consumers: separate read-only data mapping
     size_t data_len_ = 0;
+    bool ofd_producer_ = false; // this descriptor holds the producer lock
     dev_t dev_ = 0;
     ino_t ino_ = 0;
     RingView view_;
