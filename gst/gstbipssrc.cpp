@@ -16,9 +16,10 @@
  *
  * bipssrc is a live source. Timestamps are the producer's absolute clock
  * times mapped to this pipeline's running time (both pipelines use the
- * monotonic system clock by default); frames stamped before this pipeline
- * started have no timestamp. It reports a latency of one frame (from the
- * caps framerate).
+ * monotonic system clock by default). A frame stamped before this pipeline
+ * started is moved to the current running time, and later frames by the
+ * same amount, so their spacing is kept. It reports a latency of one frame
+ * (from the caps framerate).
  *
  * With #GstBipsSrc:policy lossless every frame arrives and the producer
  * waits for this consumer (backpressure: a downstream that holds every

@@ -132,6 +132,7 @@ bool SrcState::start()
     last_skipped_ = 0;
     caps_pushed_ = false;
     discont_ = true;
+    ts_offset_ = 0;
     last_info_.clear();
     {
         std::lock_guard<std::mutex> guard(mutex_);
@@ -331,6 +332,7 @@ GstFlowReturn SrcState::reattach()
             reconnects_++;
             epoch_ = consumer_->epoch();
             discont_ = true;
+            ts_offset_ = 0;
             last_skipped_ = consumer_->skipped();
             const bips::ChannelInfo ci = consumer_->info();
             {

@@ -83,6 +83,7 @@ private:
     void record_info(const std::string &info);
     void note_producer_latency(GstClockTime latency);
     GstBuffer *make_buffer(bips::Frame &&frame);
+    GstClockTime running_time_now(GstClockTime base) const;
 
     GstBaseSrc *src_; // the owning element; not a reference
 
@@ -103,6 +104,7 @@ private:
     bool caps_pushed_ = false;
     bool discont_ = true;
     uint64_t last_skipped_ = 0;
+    GstClockTime ts_offset_ = 0; // added to frame times; see make_buffer
 
     // Guarded by GST_OBJECT_LOCK(src_): read by queries from any thread.
     GstCaps *caps_ = nullptr; // the channel's caps, once known

@@ -109,6 +109,17 @@ void SrcState::note_producer_latency(GstClockTime latency)
     gst_element_post_message(GST_ELEMENT(src_), gst_message_new_latency(GST_OBJECT(src_)));
 }
 
+// The running time of this pipeline now, or 0 without a clock.
+GstClockTime SrcState::running_time_now(GstClockTime base) const
+{
+    GstClock *clock = gst_element_get_clock(GST_ELEMENT(src_));
+    if (clock == nullptr)
+        return 0;
+    const GstClockTime now = gst_clock_get_time(clock);
+    gst_object_unref(clock);
+    return GST_CLOCK_TIME_IS_VALID(now) && now > base ? now - base : 0;
+}
+
 GstBuffer *SrcState::make_buffer(bips::Frame &&frame)
 {
     const bips::FrameInfo fi = frame.info();
@@ -117,12 +128,24 @@ GstBuffer *SrcState::make_buffer(bips::Frame &&frame)
     GstBuffer *buffer = gst_buffer_new();
     gst_buffer_append_memory(buffer, gst_bips_allocator_wrap_frame(allocator_, std::move(frame)));
 
-    // Absolute clock times back to our running time.
+    // Absolute clock times back to our running time: both pipelines run on
+    // the monotonic system clock, so (time - base time) is our running time.
+    // A frame stamped before this pipeline started (a lossless backlog, a
+    // producer running behind the clock) would land before zero: ts_offset_
+    // is then raised so that it lands at our current running time, and the
+    // frames after it keep the producer's spacing. Every attach resets it.
     const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(src_));
-    auto running = [base](uint64_t t) -> GstClockTime {
-        if (t == bips::kNoTime || !GST_CLOCK_TIME_IS_VALID(base) || t < base)
+    const uint64_t anchor = fi.pts != bips::kNoTime ? fi.pts : fi.dts;
+    if (anchor != bips::kNoTime && GST_CLOCK_TIME_IS_VALID(base) && anchor + ts_offset_ < base) {
+        const GstClockTime now = running_time_now(base);
+        ts_offset_ = base + now - anchor;
+        GST_DEBUG_OBJECT(src_, "frame stamped before this pipeline started; times shifted by %" GST_TIME_FORMAT,
+                         GST_TIME_ARGS(ts_offset_));
+    }
+    auto running = [this, base](uint64_t t) -> GstClockTime {
+        if (t == bips::kNoTime || !GST_CLOCK_TIME_IS_VALID(base) || t + ts_offset_ < base)
             return GST_CLOCK_TIME_NONE;
-        return t - base;
+        return t + ts_offset_ - base;
     };
     GST_BUFFER_PTS(buffer) = running(fi.pts);
     GST_BUFFER_DTS(buffer) = running(fi.dts);

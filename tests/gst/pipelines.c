@@ -272,6 +272,47 @@ GST_START_TEST (test_timestamps_mapped)
 }
 GST_END_TEST
 
+/* Proves: a consumer that starts after the producer stamped its first
+ * frame (the producer waits for it) still gets a PTS on every frame, the
+ * first no earlier than its own start and the rest spaced by duration. */
+GST_START_TEST (test_timestamps_late_consumer)
+{
+  g_autofree gchar *channel = bt_channel_name ("late-ts");
+  g_autofree gchar *desc = g_strdup_printf ("videotestsrc num-buffers=%d "
+      "pattern=smpte ! %s ! bipssink name=sink channel=%s "
+      "wait-for-consumer=true sync=false", N_FRAMES, VIDEO_CAPS, channel);
+  GstElement *producer = bt_parse (desc);
+  bt_set_state (producer, GST_STATE_PLAYING);
+  g_usleep (100 * 1000);        /* frame 0 is stamped and waiting */
+  GstElement *consumer = start_consumer (channel, NULL);
+  GArray *frames = consume_all (consumer, NULL, NULL);
+  bt_expect_eos (producer, BT_WAIT_MS);
+
+  fail_unless_equals_int (frames->len, N_FRAMES);
+  for (guint i = 0; i < N_FRAMES; i++) {
+    Frame *got = &g_array_index (frames, Frame, i);
+    fail_unless (GST_CLOCK_TIME_IS_VALID (got->pts), "frame %u has no PTS", i);
+    if (i > 0) {
+      Frame *prev = &g_array_index (frames, Frame, i - 1);
+      fail_unless_equals_clocktime (got->pts - prev->pts, prev->duration);
+    }
+  }
+  /* Frame 0 was stamped 100 ms before the consumer's base time; without
+   * the shift it would map before zero. */
+  GstClockTime first = g_array_index (frames, Frame, 0).pts;
+  GstClockTime gap = gst_element_get_base_time (consumer) -
+      gst_element_get_base_time (producer);
+  fail_unless (gap >= 50 * GST_MSECOND, "consumer base only %"
+      GST_TIME_FORMAT " after the producer's", GST_TIME_ARGS (gap));
+  fail_unless (first < 10 * GST_SECOND, "first PTS %" GST_TIME_FORMAT
+      " is not a running time", GST_TIME_ARGS (first));
+  g_array_unref (frames);
+  bt_stop (producer);
+  bt_stop (consumer);
+  bt_remove_segment (channel);
+}
+GST_END_TEST
+
 static void
 check_readonly_slot (GstSample *sample, guint n, gpointer data)
 {
@@ -627,6 +668,7 @@ pipelines_suite (void)
   tcase_add_test (tc, test_frames_identical);
   tcase_add_test (tc, test_formats_and_odd_sizes);
   tcase_add_test (tc, test_timestamps_mapped);
+  tcase_add_test (tc, test_timestamps_late_consumer);
   tcase_add_test (tc, test_consumer_memory_is_slot);
   tcase_add_test (tc, test_video_meta_and_flags);
   tcase_add_test (tc, test_caps_change);
