@@ -243,12 +243,14 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
     const auto start = Clock::now();
     const auto deadline = timeout == kForever ? Clock::time_point::max() : start + timeout;
     auto spin_until = start + d.options.spin;
-    // When the stream is paced, sleep only until shortly before the next
-    // frame is due, then busy-wait for it (ConsumerOptions::anticipate).
+    // With anticipate, sleep only until shortly before the next frame is
+    // due, then busy-wait for it for at most 2 * ahead
+    // (ConsumerOptions::anticipate). A frame due sooner than that (a stream
+    // faster than 1 / ahead) is busy-waited for at once, so the producer
+    // finds the reader awake and needs no wake-up call.
     const Clock::duration ahead = d.options.anticipate;
     auto wake_at = Clock::time_point::max();
-    if (d.options.anticipate.count() > 0 && d.interval > 4 * ahead &&
-        d.last_arrival != Clock::time_point{})
+    if (ahead.count() > 0 && d.interval.count() > 0 && d.last_arrival != Clock::time_point{})
         wake_at = d.last_arrival + d.interval - ahead;
     auto check_at = start + detail::kLivenessSlice;
     const auto frames = d.att->seg->view().frames();

@@ -20,11 +20,13 @@ struct ConsumerOptions {
     // Busy-wait this long for a frame before sleeping on the futex. 0 sleeps
     // at once; a few microseconds trade CPU for wake-up latency.
     std::chrono::nanoseconds spin{0};
-    // For paced streams (cameras): wake this long before the next frame is
-    // due, judging by the interval between recent frames, and busy-wait
-    // for it (for at most twice this long). A sleeping core wakes slowly
-    // after a long idle gap; this trades that much CPU time per frame for
-    // a hot reader. 0 disables it.
+    // Wake this long before the next frame is due, judging by the interval
+    // between recent frames, and busy-wait for it (for at most twice this
+    // long; a frame due sooner is busy-waited for at once). A sleeping core
+    // wakes slowly after an idle gap, and waking a sleeping reader costs
+    // the producer a system call (tens of microseconds on some virtual
+    // machines); this trades up to 2 x anticipate of CPU time per frame for
+    // a reader that is awake when the frame lands. 0 disables it.
     std::chrono::nanoseconds anticipate{0};
 };
 
