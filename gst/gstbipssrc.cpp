@@ -269,8 +269,8 @@ static void gst_bips_src_class_init(GstBipsSrcClass *klass)
     properties[PROP_ANTICIPATE] = g_param_spec_uint(
         "anticipate", "Anticipate",
         "Microseconds before the next frame is due (judged from recent frame intervals) to "
-        "wake and busy-wait for it, so a paced stream finds the reader awake; costs up to "
-        "twice this much CPU time per frame; 0 = off",
+        "wake and busy-wait for it, so the frame finds the reader awake and the producer "
+        "needs no wake-up call; costs up to twice this much CPU time per frame; 0 = off",
         0, 1000000, 0, rw_ready);
     properties[PROP_STATS] = g_param_spec_boxed(
         "stats", "Statistics",
