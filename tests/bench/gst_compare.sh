@@ -7,7 +7,8 @@
 # per frame and bipssink's zero-copy/copied counters. Nothing is asserted.
 #
 # Usage: tests/bench/gst_compare.sh [BUILD_DIR]   (default: build)
-# Env:   RUNS (default 3), FRAMES_1080 (300), FRAMES_4K (120), WARMUP (12)
+# Env:   RUNS (default 3), FRAMES_1080 (1500), FRAMES_4K (300), WARMUP (12),
+#        ANTICIPATE (µs, default 200; 0 leaves out the bipssrc anticipate=N row)
 #
 # Method: each process is a pipeline string run by a few lines of Python
 # (/usr/bin/python3, PyGObject) that only wait on the bus: the frames never
@@ -15,16 +16,19 @@
 # first frame reaches its fakesink, when frame WARMUP+1 does, and at EOS, so
 # start-up, plugin loading and connecting are left out; "warm" figures also
 # leave out the first touch of every slot / buffer page (at 4K one 33 MB
-# slot is ~8100 minor page faults). Each value is the median of RUNS runs.
+# slot is ~8100 minor page faults). The kinds run in turn, RUNS rounds of
+# one run each; every value is the median over the rounds, and a ratio is
+# the median of (kind / in-process run of the same round).
 # shmsrc gets no EOS over shm, so its fakesink stops itself after N frames.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
 runs="${RUNS:-3}"
-frames_1080="${FRAMES_1080:-300}"
-frames_4k="${FRAMES_4K:-120}"
+frames_1080="${FRAMES_1080:-1500}"
+frames_4k="${FRAMES_4K:-300}"
 warmup="${WARMUP:-12}"
+anticipate="${ANTICIPATE:-200}"
 py=/usr/bin/python3
 
 [[ -e "$build/gst/libgstbips.so" ]] || { echo "no $build/gst/libgstbips.so: build first" >&2; exit 1; }
@@ -112,10 +116,10 @@ run_inproc() { # N W H
     awk 'NR == 1 { print $1, $2, $3, $4, "-", "-" }'
 }
 
-run_bips() { # N W H
+run_bips() { # N W H [bipssrc options]
   local ch="gstbench-$$-$RANDOM" stats
   timeout 120 "$py" "$tmp/runner.py" "bipssrc name=src channel=$ch policy=lossless \
-    timeout=30000 ! fakesink name=out sync=false" "$warmup" >"$tmp/consumer.out" 2>"$tmp/consumer.err" &
+    timeout=30000 ${4:-} ! fakesink name=out sync=false" "$warmup" >"$tmp/consumer.out" 2>"$tmp/consumer.err" &
   local cpid=$!
   stats=$(timeout 120 "$py" "$tmp/runner.py" "videotestsrc pattern=black num-buffers=$1 \
     ! $(caps "$2" "$3") ! bipssink name=sink channel=$ch wait-for-consumer=true sync=false" \
@@ -128,6 +132,8 @@ run_bips() { # N W H
   awk -v c="$(field copied <<<"$stats")" -v z="$(field zero-copy <<<"$stats")" \
     'NR == 1 { print $1, $2, $3, $4, c, z }' "$tmp/consumer.out"
 }
+
+run_bips_anticipate() { run_bips "$@" "anticipate=$anticipate"; }
 
 run_shm() { # N W H
   local sock="$tmp/shm-$RANDOM" size=$(($2 * $3 * 4))
@@ -152,44 +158,70 @@ run_shm() { # N W H
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 
-# Prints "fps_all fps_steady cpu_us_per_frame_steady copied zero_copy
-# runs_ok" for one kind and size: medians over the good runs.
-measure() { # kind N W H
-  local i ok=0
-  : >"$tmp/runs"
-  # Up to 2 x RUNS attempts to get RUNS good runs; "ok" says how many.
-  for ((i = 0; i < 2 * runs && ok < runs; i++)); do
-    "run_$1" "$2" "$3" "$4" >>"$tmp/runs" || true
-    ok=$(grep -c . "$tmp/runs" || true)
+# One round runs every kind once, one after the other, so that the ratio
+# of a kind to the in-process run of the same round compares runs made
+# under the same machine load. Appends "seconds cpu seconds_warm cpu_warm
+# copied zero_copy" to $tmp/<kind>.<size> (a failed run is retried once,
+# then left out) and the warm ratio to $tmp/<kind>.<size>.ratio.
+round() { # size N W H kinds...
+  local size=$1 n=$2 w=$3 h=$4 kind line base=""
+  shift 4
+  for kind in "$@"; do
+    line=$("run_$kind" "$n" "$w" "$h" || true)
+    [[ -n "$line" ]] || line=$("run_$kind" "$n" "$w" "$h" || true)
+    [[ -n "$line" ]] || continue
+    echo "$line" >>"$tmp/$kind.$size"
+    local fps
+    fps=$(awk -v n="$((n - 1 - warmup))" '{ print n / $3 }' <<<"$line")
+    if [[ $kind == inproc ]]; then
+      base=$fps
+    elif [[ -n "$base" ]]; then
+      awk -v a="$fps" -v b="$base" 'BEGIN { print a / b }' >>"$tmp/$kind.$size.ratio"
+    fi
   done
-  if ((ok == 0)); then echo "0 0 0 - - 0"; return; fi
-  local all=$(($2 - 1)) steady=$(($2 - 1 - warmup))
-  printf "%s %s %s %s %s %s\n" \
-    "$(awk -v n="$all" '{ print n / $1 }' "$tmp/runs" | median)" \
-    "$(awk -v n="$steady" '{ print n / $3 }' "$tmp/runs" | median)" \
-    "$(awk -v n="$steady" '{ print $4 * 1e6 / n }' "$tmp/runs" | median)" \
-    "$(awk 'END { print $5 }' "$tmp/runs")" "$(awk 'END { print $6 }' "$tmp/runs")" "$ok"
 }
 
-printf "gst_compare: median of %s runs, %s CPUs, GStreamer %s\n" "$runs" "$(nproc)" \
+# Prints "fps_all fps_warm cpu_us_per_frame_warm copied zero_copy runs_ok
+# ratio" for one kind and size: medians over its good runs.
+summary() { # kind size N
+  local f="$tmp/$1.$2" all=$(($3 - 1)) steady=$(($3 - 1 - warmup))
+  [[ -s "$f" ]] || { echo "0 0 0 - - 0 0"; return; }
+  printf "%s %s %s %s %s %s %s\n" \
+    "$(awk -v n="$all" '{ print n / $1 }' "$f" | median)" \
+    "$(awk -v n="$steady" '{ print n / $3 }' "$f" | median)" \
+    "$(awk -v n="$steady" '{ print $4 * 1e6 / n }' "$f" | median)" \
+    "$(awk 'END { print $5 }' "$f")" "$(awk 'END { print $6 }' "$f")" "$(grep -c . "$f")" \
+    "$( { cat "$f.ratio" 2>/dev/null || echo 1; } | median)"
+}
+
+printf "gst_compare: median of %s rounds, %s CPUs, GStreamer %s\n" "$runs" "$(nproc)" \
   "$(gst-launch-1.0 --gst-version | awk '{ print $NF; exit }')"
 row() { printf "%-5s %-32s %9s %9s %6s %13s %7s %9s %5s\n" "$@"; }
 row size path "fps(all)" "fps(warm)" ratio "cons.µs/frame" copied zero-copy ok
+kinds="inproc bips shm"
+((anticipate > 0)) && kinds="inproc bips bips_anticipate shm"
 for size in 1080p 4K; do
   if [[ $size == 1080p ]]; then w=1920 h=1080 n=$frames_1080; else w=3840 h=2160 n=$frames_4k; fi
-  read -r base_all base_fps base_cpu _ _ base_ok < <(measure inproc "$n" "$w" "$h")
-  row "$size" "videotestsrc ! fakesink (1 proc)" "$(printf %.1f "$base_all")" \
-    "$(printf %.1f "$base_fps")" 1.00 "$(printf "(%.1f all)" "$base_cpu")" - - "$base_ok/$runs"
-  for kind in bips shm; do
-    read -r fps_all fps cpu copied zero ok < <(measure "$kind" "$n" "$w" "$h")
-    label="bipssink -> bipssrc (2 procs)"
-    [[ $kind == shm ]] && label="shmsink -> shmsrc (2 procs)"
-    ratio=$(awk -v a="$fps" -v b="$base_fps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-    row "$size" "$label" "$(printf %.1f "$fps_all")" "$(printf %.1f "$fps")" "$ratio" \
-      "$(printf %.1f "$cpu")" "$copied" "$zero" "$ok/$runs"
+  for ((r = 0; r < runs; r++)); do
+    # shellcheck disable=SC2086
+    round "$size" "$n" "$w" "$h" $kinds
+  done
+  for kind in $kinds; do
+    read -r fps_all fps cpu copied zero ok ratio < <(summary "$kind" "$size" "$n")
+    case $kind in
+      inproc) label="videotestsrc ! fakesink (1 proc)"
+        cpu="(all $(printf %.1f "$cpu"))" ratio=1 ;;
+      bips) label="bipssink -> bipssrc (2 procs)" ;;
+      bips_anticipate) label="  same, bipssrc anticipate=$anticipate" ;;
+      shm) label="shmsink -> shmsrc (2 procs)" ;;
+    esac
+    [[ $cpu == "("* ]] || cpu=$(printf %.1f "$cpu")
+    row "$size" "$label" "$(printf %.1f "$fps_all")" "$(printf %.1f "$fps")" \
+      "$(printf %.2f "$ratio")" "$cpu" "$copied" "$zero" "$ok/$runs"
   done
 done
 echo "N = $frames_1080 (1080p) / $frames_4k (4K) frames per run, timed at the consumer from its first"
 echo "frame to EOS (all) and from frame $((warmup + 1)) to EOS (warm: first-touch page faults of the"
-echo "slots and buffers are over). ratio and µs/frame use the warm figures; the in-process"
-echo "row's CPU is the whole process (source + sink)."
+echo "slots and buffers are over). ratio = median over rounds of warm fps / in-process warm fps"
+echo "of the same round; µs/frame is the consumer's warm CPU time (the in-process row: the whole"
+echo "process, source + sink)."
