@@ -92,7 +92,7 @@ def shaped(flat: np.ndarray, layout: Optional[VideoLayout]):
     if not layout.fits(flat.nbytes):
         raise ValueError(
             f"a {layout.format} {layout.width}x{layout.height} frame needs "
-            f"{max(p.offset + p.extent for p in layout.planes)} bytes, the frame holds "
+            f"{layout.needed} bytes, the frame holds "
             f"{flat.nbytes}; use .data for the raw bytes")
     arrays = [
         np.ndarray(shape=p.shape, dtype=np.dtype(p.dtype), buffer=flat, offset=p.offset,

@@ -7,6 +7,7 @@ buffer-mapping overrides) and GstVideo.
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import gi
@@ -28,20 +29,28 @@ def buffer_layout(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"]) -> Optional[
     strides and offsets from the buffer's GstVideoMeta when it has one
     (bipssrc attaches the producer's), else GStreamer's defaults. None if
     the caps are not raw video in a supported format."""
-    if caps is None or caps.get_size() == 0:
+    if caps is None:
         return None
-    layout = video_layout(caps.to_string())
+    layout = video_layout(caps.to_string())  # None for empty or non-video caps
     if layout is None:
         return None
     meta = GstVideo.buffer_get_video_meta(buffer)
     if meta is None:
         return layout
-    fmt = GstVideo.VideoFormat.to_string(meta.format)
-    if fmt not in SUPPORTED_FORMATS:
-        return layout
     n = meta.n_planes
-    return layout_for(fmt, meta.width, meta.height,
-                      strides=list(meta.stride)[:n], offsets=list(meta.offset)[:n])
+    return _meta_layout(meta.format, meta.width, meta.height,
+                        tuple(meta.stride)[:n], tuple(meta.offset)[:n]) or layout
+
+
+@functools.lru_cache(maxsize=64)
+def _meta_layout(video_format, width: int, height: int, strides: tuple,
+                 offsets: tuple) -> Optional[VideoLayout]:
+    """The layout a GstVideoMeta describes, or None for a format this
+    package does not shape. Cached: the meta of a stream rarely changes."""
+    fmt = GstVideo.VideoFormat.to_string(video_format)
+    if fmt not in SUPPORTED_FORMATS:
+        return None
+    return layout_for(fmt, width, height, strides=strides, offsets=offsets)
 
 
 def buffer_to_ndarray(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"] = None):

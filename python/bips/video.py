@@ -10,6 +10,7 @@ plane offsets, shapes, strides and dtype that GStreamer uses by default
 from __future__ import annotations
 
 import collections
+import functools
 import re
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
@@ -67,9 +68,14 @@ class VideoLayout:
     def planar(self) -> bool:
         return len(self.planes) > 1
 
+    @functools.cached_property
+    def needed(self) -> int:
+        """Bytes a frame must hold to contain every plane."""
+        return max(p.offset + p.extent for p in self.planes)
+
     def fits(self, nbytes: int) -> bool:
         """True if a frame of `nbytes` bytes holds every plane."""
-        return all(p.offset + p.extent <= nbytes for p in self.planes)
+        return self.needed <= nbytes
 
 
 # Packed formats: (channels, bytes per channel, dtype).
@@ -211,11 +217,14 @@ def parse_caps(text: str) -> Tuple[str, Dict[str, object]]:
     return media, fields
 
 
+@functools.lru_cache(maxsize=64)
 def video_layout(stream_info: str) -> Optional[VideoLayout]:
     """The layout described by raw-video caps, or None.
 
     None when the text is not video/x-raw caps with a supported fixed
-    format, width and height.
+    format, width and height. Results are cached (layouts are immutable):
+    a consumer asks this for every frame of a stream whose caps rarely
+    change.
     """
     if not stream_info:
         return None
