@@ -203,15 +203,6 @@ class Consumer:
             self._c.init(None)
         except GLib.Error as exc:
             raise _gi.translate(exc) from None
-        self._layouts = {}
-
-    def _layout(self, stream_info: str) -> Optional[VideoLayout]:
-        layout = self._layouts.get(stream_info, False)
-        if layout is False:
-            if len(self._layouts) > 32:
-                self._layouts.clear()
-            layout = self._layouts[stream_info] = video_layout(stream_info)
-        return layout
 
     def next(self, timeout: Optional[float] = None) -> Frame:
         """The next frame, waiting up to `timeout` seconds (None: forever,
@@ -224,7 +215,7 @@ class Consumer:
             gframe = self._c.next(_gi.timeout_ms(timeout))
         except GLib.Error as exc:
             raise _gi.translate(exc) from None
-        return Frame(gframe, self._layout(gframe.get_stream_info()))
+        return Frame(gframe, video_layout(gframe.get_stream_info()))
 
     def reattach(self, timeout: Optional[float] = None) -> None:
         """After ProducerGone: waits for the channel's next producer."""
@@ -308,7 +299,7 @@ class Consumer:
 
     @property
     def layout(self) -> Optional[VideoLayout]:
-        return self._layout(self.stream_info)
+        return video_layout(self.stream_info)
 
     @property
     def data_mapping(self) -> Tuple[int, int]:
