@@ -139,8 +139,8 @@ GstBuffer *SrcState::make_buffer(bips::Frame &&frame)
     if (anchor != bips::kNoTime && GST_CLOCK_TIME_IS_VALID(base) && anchor + ts_offset_ < base) {
         const GstClockTime now = running_time_now(base);
         ts_offset_ = base + now - anchor;
-        GST_DEBUG_OBJECT(src_, "frame stamped before this pipeline started; times shifted by %" GST_TIME_FORMAT,
-                         GST_TIME_ARGS(ts_offset_));
+        GST_DEBUG_OBJECT(src_, "frame stamped before this pipeline started; times shifted by %"
+                         GST_TIME_FORMAT, GST_TIME_ARGS(ts_offset_));
     }
     auto running = [this, base](uint64_t t) -> GstClockTime {
         if (t == bips::kNoTime || !GST_CLOCK_TIME_IS_VALID(base) || t + ts_offset_ < base)
