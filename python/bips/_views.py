@@ -16,7 +16,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import weakref
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
@@ -25,55 +25,62 @@ from .video import Planes2, Planes3, VideoLayout
 
 @functools.lru_cache(maxsize=64)
 def _region_type(size: int):
-    # A subclass (not the plain array type) so instances take weak
-    # references and attributes.
+    # A subclass (not the plain array type) so that instances take weak
+    # references.
     return type(f"_Region{size}", (ctypes.c_uint8 * size,), {})
 
 
-class Region:
-    """A byte range at `address` and the finalizer that gives it back.
+# Weak references to live regions, by id (a weak reference to an unhashable
+# object is unhashable). Each one's callback gives its region's memory back;
+# they are kept here because a weak reference that is itself garbage never
+# calls back. Adding and removing are atomic under the GIL, so the callbacks
+# may run in any thread.
+_live: dict = {}
 
-    `release` is called once, when the region object is gone (no array
-    refers to it any more), or at interpreter exit. `owner` is kept alive
-    as long as the region. `alive` tells whether any array still uses it.
-    Not thread-safe by itself: the objects built on it are meant to be used
-    from one thread at a time, like NumPy arrays.
+_U8 = np.dtype(np.uint8)
+
+
+def region(address: int, size: int, owner: object,
+           release: Optional[Callable[[], object]] = None,
+           writable: bool = False) -> Tuple[memoryview, weakref.ref]:
+    """A memoryview of the `size` bytes at `address`, and a weak reference
+    that tells whether anything still uses them.
+
+    The view exports a ctypes array placed at `address` (the "region");
+    every array built on the view keeps the region alive. When the last of
+    them is gone, `release` is called once (from whichever thread dropped
+    it) and `owner`, kept alive until then, is let go. If the interpreter
+    exits first, `release` is not called: the process's mappings go with
+    it, and a bips slot of a dead consumer is reclaimed by its producer.
+    Hand the view to flat_array() only; keep no other reference to it.
+    Cheap on purpose: it runs once per frame on the latency path.
     """
+    block = _region_type(size).from_address(address)
 
-    __slots__ = ("_ref", "_finalizer", "size", "_first")
+    def gone(ref, owner=owner, release=release):
+        _live.pop(id(ref), None)
+        if release is not None:
+            release()
 
-    def __init__(self, address: int, size: int, owner: object,
-                 release: Optional[Callable[[], object]] = None):
-        region = _region_type(size).from_address(address)
-        region.owner = owner
-        self._ref = weakref.ref(region)
-        self._finalizer = weakref.finalize(region, release) if release else None
-        self.size = size
-        # Handed over once by buffer(), then dropped: the region must live
-        # only through the arrays.
-        self._first = region
-
-    def buffer(self, writable: bool) -> memoryview:
-        """The memoryview at the bottom of every array of this region.
-
-        Callable once: afterwards the region lives only through the
-        returned view and what is built on it.
-        """
-        region = self._first
-        self._first = None
-        if region is None:
-            raise RuntimeError("Region.buffer() may be called only once")
-        view = memoryview(region).cast("B")
-        return view if writable else view.toreadonly()
-
-    @property
-    def alive(self) -> bool:
-        return self._ref() is not None
+    ref = weakref.ref(block, gone)
+    _live[id(ref)] = ref
+    view = memoryview(block)
+    return (view if writable else view.toreadonly()), ref
 
 
 def flat_array(buffer: memoryview) -> np.ndarray:
     """A 1-D uint8 array over the whole buffer (no copy)."""
-    return np.frombuffer(buffer, dtype=np.uint8)
+    return np.frombuffer(buffer, _U8)
+
+
+_DTYPES: dict = {}
+
+
+def _dtype(name: str) -> np.dtype:
+    dtype = _DTYPES.get(name)
+    if dtype is None:
+        dtype = _DTYPES[name] = np.dtype(name)
+    return dtype
 
 
 def shaped(flat: np.ndarray, layout: Optional[VideoLayout]):
@@ -94,11 +101,8 @@ def shaped(flat: np.ndarray, layout: Optional[VideoLayout]):
             f"a {layout.format} {layout.width}x{layout.height} frame needs "
             f"{layout.needed} bytes, the frame holds "
             f"{flat.nbytes}; use .data for the raw bytes")
-    arrays = [
-        np.ndarray(shape=p.shape, dtype=np.dtype(p.dtype), buffer=flat, offset=p.offset,
-                   strides=p.strides)
-        for p in layout.planes
-    ]
+    arrays = [np.ndarray(p.shape, _dtype(p.dtype), flat, p.offset, p.strides)
+              for p in layout.planes]
     if len(arrays) == 1:
         return arrays[0]
     if len(arrays) == 2:

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _gi
 from ._gi import Bips, GLib, ReleasedError
-from ._views import Region, flat_array, shaped
+from ._views import flat_array, region, shaped
 from .video import VideoLayout, video_layout
 
 __all__ = ["Consumer", "Frame"]
@@ -51,10 +51,11 @@ class Frame:
         self._gframe = gframe
         self._layout = layout
         self._size = size
-        # The region's finalizer gives the slot back once neither this
-        # Frame nor any array built from it refers to the memory.
-        self._region = Region(address, size, gframe, gframe.release)
-        self._data = flat_array(self._region.buffer(writable=False))
+        # The region gives the slot back once neither this Frame nor any
+        # array built from it refers to the memory; _region tells whether
+        # any still does.
+        view, self._region = region(address, size, gframe, gframe.release)
+        self._data = flat_array(view)
         self._array = None
 
     # -- data ---------------------------------------------------------------
@@ -96,11 +97,11 @@ class Frame:
     def _release(self, warn: bool) -> None:
         if self._data is None:
             return
-        region = self._region
+        alive = self._region
         self._data = None
         self._array = None
         self._region = None
-        if warn and region.alive:
+        if warn and alive() is not None:
             warnings.warn(
                 f"frame {self.sequence} released while arrays of it are still "
                 "referenced; its slot stays held until they are dropped",

@@ -18,7 +18,7 @@ from gi.repository import Gst, GstVideo  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ._views import Region, flat_array, shaped  # noqa: E402
+from ._views import flat_array, region, shaped  # noqa: E402
 from .video import SUPPORTED_FORMATS, VideoLayout, layout_for, video_layout  # noqa: E402
 
 __all__ = ["sample_to_ndarray", "buffer_to_ndarray", "buffer_layout"]
@@ -83,8 +83,8 @@ def buffer_to_ndarray(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"] = None):
     def unmap(buffer=buffer, info=info):
         buffer.unmap(info)
 
-    region = Region(address, size, buffer, unmap)
-    return shaped(flat_array(region.buffer(writable=False)), layout)
+    view, _alive = region(address, size, buffer, unmap)
+    return shaped(flat_array(view), layout)
 
 
 def _address_of(view: memoryview) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _gi
 from ._gi import Bips, GLib, ReleasedError
-from ._views import Region, flat_array, shaped
+from ._views import flat_array, region, shaped
 from .video import VideoLayout, caps_string, layout_for, video_layout
 
 __all__ = ["Producer", "WriteFrame"]
@@ -53,8 +53,8 @@ class WriteFrame:
         # mapping) alive while any array of it exists. Nothing to release
         # when it goes: publish/discard (or the slot's own finalizer, which
         # discards a slot still pending) give the slot back.
-        region = Region(gslot.get_data_address(), self._capacity, gslot)
-        self._data = flat_array(region.buffer(writable=True))
+        view, _alive = region(gslot.get_data_address(), self._capacity, gslot, writable=True)
+        self._data = flat_array(view)
         self._array = None
 
     @property
