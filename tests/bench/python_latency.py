@@ -5,8 +5,8 @@
 
 Modes (each with its own producer process, paced at --fps):
 
-  gi       bips.Producer (Python)     -> bips.Consumer (GI) -> frame.array
-  appsink  bips.Producer (Python)     -> bipssrc ! appsink  -> bips.gst.sample_to_ndarray
+  gi       paced_producer (C++)       -> bips.Consumer (GI) -> frame.array
+  appsink  paced_producer (C++)       -> bipssrc ! appsink  -> bips.gst.sample_to_ndarray
   appsink-signal  the same, handled in appsink's new-sample signal (in
            bipssrc's streaming thread) instead of a pulling Python thread
   +anticipate  the consumer wakes --anticipate seconds before a frame is due
@@ -18,7 +18,13 @@ Modes (each with its own producer process, paced at --fps):
 Latency = CLOCK_MONOTONIC when the consumer holds the array and has read
 one pixel of it, minus CLOCK_MONOTONIC just before the producer's publish
 (bips pts / appsrc push). Both ends use the same clock, so the figures are
-comparable across processes. Prints p50/p99/max per mode.
+comparable across processes. The modes take turns over --rounds rounds;
+per mode it prints the median of the rounds' p50s (and each of them), and
+the p99 and max over every frame.
+
+In the bips modes the producer is tests/bench/paced_producer, a native
+process like a camera pipeline (--producer python: bips.Producer, whose own
+Python call then counts as latency too).
 
     meson devenv -C build -w . /usr/bin/python3 tests/bench/python_latency.py
     meson test -C build --benchmark python-latency --verbose
@@ -236,6 +242,13 @@ def run_mode(mode, args):
                   "--frames", str(args.frames), "--warmup", str(args.warmup),
                   "--width", str(args.width), "--height", str(args.height),
                   "--fps", str(args.fps)]
+    if mode != "shm" and args.producer == "native":
+        native = os.environ.get("BIPS_PACED_PRODUCER")
+        if not native:
+            raise RuntimeError("BIPS_PACED_PRODUCER is not set: run inside "
+                               "`meson devenv -C build`, or pass --producer python")
+        child_args = [native, f"bench-{tag}", str(args.width), str(args.height),
+                      str(args.fps), str(args.frames + args.warmup)]
     producer = subprocess.Popen(child_args, stdout=subprocess.PIPE, text=True)
     try:
         if producer.stdout.readline().strip() != "ready":
@@ -265,11 +278,16 @@ def main() -> int:
     parser.add_argument("--mode", default="all", choices=("all",) + all_modes)
     parser.add_argument("--anticipate", type=float, default=0.001,
                         help="seconds the +anticipate modes wake before a frame is due")
-    parser.add_argument("--frames", type=int, default=300, help="measured frames per mode")
+    parser.add_argument("--frames", type=int, default=200,
+                        help="measured frames per mode and round")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every mode, in turn")
     parser.add_argument("--warmup", type=int, default=15, help="frames not counted")
     parser.add_argument("--width", type=int, default=3840)
     parser.add_argument("--height", type=int, default=2160)
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--producer", default="native", choices=("native", "python"),
+                        help="who publishes in the bips modes: tests/bench/paced_producer "
+                             "(C++, like a camera process) or bips.Producer in Python")
     parser.add_argument("--policy", default="lossless", choices=("lossless", "latest"))
     parser.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--channel", default="", help=argparse.SUPPRESS)
@@ -284,15 +302,32 @@ def main() -> int:
     modes = list(all_modes) if args.mode == "all" else [args.mode]
     print(f"publish -> ndarray latency, RGBA {args.width}x{args.height} "
           f"({args.width * args.height * 4 / 2**20:.1f} MiB/frame) at {args.fps:g} fps, "
-          f"{args.frames} frames per mode, consumer policy {args.policy}")
-    print(f"{'mode':<20}{'frames':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+          f"{args.frames} frames per mode and round, {args.rounds} rounds, "
+          f"consumer policy {args.policy}, {args.producer} producer")
+    # The modes take turns, one run each per round, so that every mode
+    # sees the same spells of a busy machine; a mode's figure is the median
+    # of its per-round p50s.
+    per_round = {mode: [] for mode in modes}
+    pooled = {mode: [] for mode in modes}
+    for rnd in range(args.rounds):
+        for mode in modes:
+            lat, _skipped = run_mode(mode, args)
+            if lat.size:
+                per_round[mode].append(float(np.percentile(lat, 50)))
+                pooled[mode].append(lat)
+            print(f"round {rnd + 1} {mode:<26}"
+                  + (f"p50 {per_round[mode][-1]:.3f} ms" if lat.size else "no frames"),
+                  flush=True)
+    print(f"{'mode':<27}{'frames':>7}{'p50 ms':>9}{'rounds p50 ms':>24}{'p99 ms':>9}"
+          f"{'max ms':>9}")
     for mode in modes:
-        lat, _skipped = run_mode(mode, args)
-        if lat.size == 0:
-            print(f"{mode:<20}{0:>8}  (no frames)")
+        if not pooled[mode]:
+            print(f"{mode:<27}{0:>7}  (no frames)")
             continue
-        print(f"{mode:<20}{lat.size:>8}{np.percentile(lat, 50):>10.3f}"
-              f"{np.percentile(lat, 99):>10.3f}{lat.max():>10.3f}", flush=True)
+        lat = np.concatenate(pooled[mode])
+        rounds = "/".join(f"{v:.3f}" for v in per_round[mode])
+        print(f"{mode:<27}{lat.size:>7}{np.median(per_round[mode]):>9.3f}{rounds:>24}"
+              f"{np.percentile(lat, 99):>9.3f}{lat.max():>9.3f}", flush=True)
     return 0
 
 
