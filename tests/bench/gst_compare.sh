@@ -8,7 +8,9 @@
 #
 # Usage: tests/bench/gst_compare.sh [BUILD_DIR]   (default: build)
 # Env:   RUNS (default 3), FRAMES_1080 (1500), FRAMES_4K (300), WARMUP (12),
-#        ANTICIPATE (µs, default 200; 0 leaves out the bipssrc anticipate=N row)
+#        ANTICIPATE (µs, default 200; 0 leaves out the bipssrc anticipate=N row),
+#        KINDS (default "inproc bips bips_anticipate shm"; inproc must come first),
+#        PACED_FPS (200; 0 leaves out the paced runs), FRAMES_PACED (600)
 #
 # Method: each process is a pipeline string run by a few lines of Python
 # (/usr/bin/python3, PyGObject) that only wait on the bus: the frames never
@@ -29,6 +31,8 @@ frames_1080="${FRAMES_1080:-1500}"
 frames_4k="${FRAMES_4K:-300}"
 warmup="${WARMUP:-12}"
 anticipate="${ANTICIPATE:-200}"
+paced_fps="${PACED_FPS:-200}"
+frames_paced="${FRAMES_PACED:-600}"
 py=/usr/bin/python3
 
 [[ -e "$build/gst/libgstbips.so" ]] || { echo "no $build/gst/libgstbips.so: build first" >&2; exit 1; }
@@ -105,7 +109,7 @@ if not ok:
     sys.exit(1)
 PY
 
-caps() { echo "video/x-raw,format=RGBA,width=$1,height=$2,framerate=30/1"; }
+caps() { echo "video/x-raw,format=RGBA,width=$1,height=$2,framerate=${rate:-30}/1"; }
 field() { sed -n "s/.*[ ,]$1=(guint64)\([0-9]*\).*/\1/p" | head -n 1; }
 
 # Each run_* prints "seconds cpu seconds_steady cpu_steady copied
@@ -121,7 +125,7 @@ run_bips() { # N W H [bipssrc options]
   timeout 120 "$py" "$tmp/runner.py" "bipssrc name=src channel=$ch policy=lossless \
     timeout=30000 ${4:-} ! fakesink name=out sync=false" "$warmup" >"$tmp/consumer.out" 2>"$tmp/consumer.err" &
   local cpid=$!
-  stats=$(timeout 120 "$py" "$tmp/runner.py" "videotestsrc pattern=black num-buffers=$1 \
+  stats=$(timeout 120 "$py" "$tmp/runner.py" "videotestsrc${live:-} pattern=black num-buffers=$1 \
     ! $(caps "$2" "$3") ! bipssink name=sink channel=$ch wait-for-consumer=true sync=false" \
     2>"$tmp/producer.err") || { echo "bips producer failed: $(cat "$tmp/producer.err")" >&2; }
   wait "$cpid" || { echo "bips consumer failed: $(cat "$tmp/consumer.err")" >&2; }
@@ -134,6 +138,11 @@ run_bips() { # N W H [bipssrc options]
 }
 
 run_bips_anticipate() { run_bips "$@" "anticipate=$anticipate"; }
+
+# The bips pair with a live source paced at $paced_fps: the consumer's CPU
+# per frame at the same rate for both sizes (at full speed the rates differ,
+# and a consumer that finds the next frame already there never sleeps).
+run_bips_paced() { rate=$paced_fps live=" is-live=true" run_bips "$@"; }
 
 run_shm() { # N W H
   local sock="$tmp/shm-$RANDOM" size=$(($2 * $3 * 4))
@@ -200,6 +209,7 @@ row() { printf "%-5s %-32s %9s %9s %6s %13s %7s %9s %5s\n" "$@"; }
 row size path "fps(all)" "fps(warm)" ratio "cons.µs/frame" copied zero-copy ok
 kinds="inproc bips shm"
 ((anticipate > 0)) && kinds="inproc bips bips_anticipate shm"
+kinds="${KINDS:-$kinds}"
 for size in 1080p 4K; do
   if [[ $size == 1080p ]]; then w=1920 h=1080 n=$frames_1080; else w=3840 h=2160 n=$frames_4k; fi
   for ((r = 0; r < runs; r++)); do
@@ -220,6 +230,19 @@ for size in 1080p 4K; do
       "$(printf %.2f "$ratio")" "$cpu" "$copied" "$zero" "$ok/$runs"
   done
 done
+if ((paced_fps > 0)); then
+  echo "bipssink -> bipssrc with videotestsrc is-live=true at $paced_fps fps, $frames_paced frames:"
+  for size in 1080p 4K; do
+    if [[ $size == 1080p ]]; then w=1920 h=1080; else w=3840 h=2160; fi
+    for ((r = 0; r < runs; r++)); do
+      line=$(run_bips_paced "$frames_paced" "$w" "$h" || true)
+      [[ -n "$line" ]] && echo "$line" >>"$tmp/paced.$size"
+    done
+    read -r _ fps cpu _ _ ok _ < <(summary paced "$size" "$frames_paced")
+    printf "%-5s consumer %s µs/frame at %s fps (%s/%s runs)\n" "$size" \
+      "$(printf %.1f "$cpu")" "$(printf %.1f "$fps")" "$ok" "$runs"
+  done
+fi
 echo "N = $frames_1080 (1080p) / $frames_4k (4K) frames per run, timed at the consumer from its first"
 echo "frame to EOS (all) and from frame $((warmup + 1)) to EOS (warm: first-touch page faults of the"
 echo "slots and buffers are over). ratio = median over rounds of warm fps / in-process warm fps"
