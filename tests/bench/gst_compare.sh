@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Compares, side by side, RGBA frames from `videotestsrc pattern=black` at
 # 1080p and 4K: in-process videotestsrc ! fakesink (the source's limit),
-# bipssink -> bipssrc and shmsink -> shmsrc across two processes.
+# the same with a queue (two threads), bipssink -> bipssrc and shmsink ->
+# shmsrc across two processes.
 # Prints frames/s, the ratio to the in-process rate, the consumer's CPU time
 # per frame and bipssink's zero-copy/copied counters. Nothing is asserted.
 #
 # Usage: tests/bench/gst_compare.sh [BUILD_DIR]   (default: build)
 # Env:   RUNS (default 3), FRAMES_1080 (1500), FRAMES_4K (300), WARMUP (12),
 #        ANTICIPATE (µs, default 200; 0 leaves out the bipssrc anticipate=N row),
-#        KINDS (default "inproc bips bips_anticipate shm"; inproc must come first),
+#        KINDS (default "inproc inproc_queue bips bips_anticipate shm"; inproc
+#        must come first),
 #        PACED_FPS (200; 0 leaves out the paced runs), FRAMES_PACED (600)
 #
 # Method: each process is a pipeline string run by a few lines of Python
@@ -120,6 +122,16 @@ run_inproc() { # N W H
     awk 'NR == 1 { print $1, $2, $3, $4, "-", "-" }'
 }
 
+# The same source and sink in one process but two threads (a queue
+# between them): the cost of decoupling producer and consumer at all, with
+# no shared memory involved. The source then fills a second buffer while
+# the sink still holds the first, instead of refilling one cache-hot buffer.
+run_inproc_queue() { # N W H
+  timeout 120 "$py" "$tmp/runner.py" "videotestsrc pattern=black num-buffers=$1 \
+    ! $(caps "$2" "$3") ! queue max-size-buffers=1 ! fakesink name=out sync=false" "$warmup" |
+    awk 'NR == 1 { print $1, $2, $3, $4, "-", "-" }'
+}
+
 run_bips() { # N W H [bipssrc options]
   local ch="gstbench-$$-$RANDOM" stats
   timeout 120 "$py" "$tmp/runner.py" "bipssrc name=src channel=$ch policy=lossless \
@@ -207,8 +219,8 @@ printf "gst_compare: median of %s rounds, %s CPUs, GStreamer %s\n" "$runs" "$(np
   "$(gst-launch-1.0 --gst-version | awk '{ print $NF; exit }')"
 row() { printf "%-5s %-32s %9s %9s %6s %13s %7s %9s %5s\n" "$@"; }
 row size path "fps(all)" "fps(warm)" ratio "cons.µs/frame" copied zero-copy ok
-kinds="inproc bips shm"
-((anticipate > 0)) && kinds="inproc bips bips_anticipate shm"
+kinds="inproc inproc_queue bips shm"
+((anticipate > 0)) && kinds="inproc inproc_queue bips bips_anticipate shm"
 kinds="${KINDS:-$kinds}"
 for size in 1080p 4K; do
   if [[ $size == 1080p ]]; then w=1920 h=1080 n=$frames_1080; else w=3840 h=2160 n=$frames_4k; fi
@@ -221,6 +233,8 @@ for size in 1080p 4K; do
     case $kind in
       inproc) label="videotestsrc ! fakesink (1 proc)"
         cpu="(all $(printf %.1f "$cpu"))" ratio=1 ;;
+      inproc_queue) label="  same, ! queue ! (2 threads)"
+        cpu="(all $(printf %.1f "$cpu"))" ;;
       bips) label="bipssink -> bipssrc (2 procs)" ;;
       bips_anticipate) label="  same, bipssrc anticipate=$anticipate" ;;
       shm) label="shmsink -> shmsrc (2 procs)" ;;
