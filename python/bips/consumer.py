@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _gi
 from ._gi import Bips, GLib, ReleasedError
+from ._framemeta import meta_layout
 from ._views import flat_array, region, shaped
 from .video import VideoLayout, video_layout
 
@@ -28,6 +29,9 @@ class Frame:
     `array` the same bytes shaped by the stream info (an (H, W, C) or (H, W)
     ndarray for packed raw video, a Planes2(y, uv) / Planes3(y, u, v) named
     tuple for NV12/NV21 and I420/YV12, else the 1-D array). Neither copies.
+    The strides and plane offsets come from the frame's GstVideoMeta when
+    the producer sent one (bipssink does, for padded or aligned buffers),
+    else they are GStreamer's defaults for the caps.
 
     Ownership: the frame holds its slot until released -- by release(), by
     leaving a `with` block, or when the Frame and every array taken from it
@@ -78,7 +82,8 @@ class Frame:
 
     @property
     def layout(self) -> Optional[VideoLayout]:
-        """The raw-video layout parsed from the stream info, or None."""
+        """The frame's raw-video layout (stream info, refined by the frame's
+        video meta), or None."""
         return self._layout
 
     @property
@@ -172,6 +177,15 @@ class Frame:
         return f"<bips.Frame seq={self.sequence} epoch={self.epoch} {state}>"
 
 
+def _frame_layout(blob: bytes, caps_layout: VideoLayout) -> VideoLayout:
+    layout, problem = meta_layout(blob)
+    if problem is not None:
+        # The same text each time, so the default warning filter shows it once.
+        warnings.warn(f"channel frames carry unreadable video metadata ({problem}); "
+                      "shaping them by the stream info instead", RuntimeWarning, stacklevel=4)
+    return layout or caps_layout
+
+
 class Consumer:
     """Reads one channel; each frame is a zero-copy read-only NumPy view.
 
@@ -216,7 +230,14 @@ class Consumer:
             gframe = self._c.next(_gi.timeout_ms(timeout))
         except GLib.Error as exc:
             raise _gi.translate(exc) from None
-        return Frame(gframe, video_layout(gframe.get_stream_info()))
+        layout = video_layout(gframe.get_stream_info())
+        if layout is not None:
+            # A GstVideoMeta sent by bipssink (padded rows, aligned planes)
+            # describes this frame better than the caps.
+            blob = gframe.get_meta()
+            if blob is not None:
+                layout = _frame_layout(blob.get_data(), layout)
+        return Frame(gframe, layout)
 
     def reattach(self, timeout: Optional[float] = None) -> None:
         """After ProducerGone: waits for the channel's next producer."""

@@ -149,7 +149,10 @@ def layout_for(fmt: str, width: int, height: int,
             u, v = (1, 2) if fmt == "I420" else (2, 1)  # YV12 stores V first
             planes.append(Plane(d_offsets[u], (h2, w2), (d_strides[u], 1), "u1"))
             planes.append(Plane(d_offsets[v], (h2, w2), (d_strides[v], 1), "u1"))
-    if strides is not None or offsets is not None:
+    if (strides is not None or offsets is not None) and \
+            tuple(planes) != layout_for(fmt, width, height).planes:
+        # Padded or moved planes: the frame ends where its last plane does.
+        # (Given the default values, the layout equals the default one.)
         size = max(p.offset + p.extent for p in planes)
     return VideoLayout(fmt, width, height, tuple(planes), size)
 

@@ -191,3 +191,52 @@ def test_python_consumer_beside_a_gst_consumer(Gst, gst_launch, channel):
         finally:
             proc.kill()
             proc.wait()
+
+
+def _padded_rgba(width, height, stride, offset):
+    """A frame of RGBA pixels laid out with `stride` bytes per row after
+    `offset` bytes, the padding filled with 0xEE, and the pixels alone."""
+    pixels = (np.arange(height * width * 4, dtype=np.uint32) % 251).astype(np.uint8)
+    pixels = pixels.reshape(height, width, 4)
+    raw = np.full(offset + stride * height, 0xEE, np.uint8)
+    view = np.ndarray((height, width, 4), np.uint8, raw, offset, (stride, 4, 1))
+    view[...] = pixels
+    return raw.tobytes(), pixels
+
+
+def test_gi_consumer_follows_the_frames_video_meta(Gst, channel):
+    """Rows padded beyond the caps' default stride, and a plane offset,
+    travel in bipssink's per-frame GstVideoMeta: the GI consumer's arrays
+    follow them instead of assuming the caps' default layout."""
+    gi = pytest.importorskip("gi")
+    gi.require_version("GstVideo", "1.0")
+    from gi.repository import GstVideo
+
+    width, height, stride, offset = 30, 20, 128, 64  # the caps alone say stride 120, offset 0
+    raw, pixels = _padded_rgba(width, height, stride, offset)
+    pipe = Gst.parse_launch(
+        f"appsrc name=src format=time caps=video/x-raw,format=RGBA,width={width},"
+        f"height={height},framerate=30/1 ! bipssink channel={channel} slot-size=4096 "
+        "wait-for-consumer=true")
+    consumer = None
+    try:
+        pipe.set_state(Gst.State.PLAYING)
+        consumer = bips.Consumer(channel, "lossless", timeout=5)
+        buffer = Gst.Buffer.new_wrapped(raw)
+        GstVideo.buffer_add_video_meta_full(buffer, GstVideo.VideoFrameFlags.NONE,
+                                            GstVideo.VideoFormat.RGBA, width, height, 1,
+                                            [offset, 0, 0, 0], [stride, 0, 0, 0])
+        buffer.pts = 0
+        assert pipe.get_by_name("src").emit("push-buffer", buffer) == Gst.FlowReturn.OK
+        with consumer.next(timeout=5) as frame:
+            assert frame.layout.planes[0].offset == offset
+            array = frame.array
+            assert array.shape == (height, width, 4)
+            assert array.strides == (stride, 4, 1)
+            np.testing.assert_array_equal(array, pixels)
+            assert_in_channel_mapping(array.ctypes.data, array.nbytes, channel)
+            del array
+    finally:
+        if consumer is not None:
+            consumer.close()
+        pipe.set_state(Gst.State.NULL)
