@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """GStreamer helpers: a Gst.Sample (e.g. from `bipssrc ! appsink`) as an ndarray, no copy.
 
-Importing this module needs PyGObject's Gst (python3-gst-1.0 for the
-buffer-mapping overrides) and GstVideo.
+Importing this module needs PyGObject's Gst and GstVideo. Buffers are
+mapped through libgstreamer directly (bips._gstmap), or through
+python3-gst-1.0's Gst.Buffer.map() override where that is not possible.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from gi.repository import Gst, GstVideo  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from . import _gstmap  # noqa: E402
 from ._views import flat_array, region, shaped  # noqa: E402
 from .video import SUPPORTED_FORMATS, VideoLayout, layout_for, video_layout  # noqa: E402
 
@@ -64,27 +66,39 @@ def buffer_to_ndarray(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"] = None):
     bipssrc's buffers do (GStreamer merges several memories into a new copy
     when mapping).
     """
+    if _gstmap.available(Gst):
+        address, size, unmap = _gstmap.map_read(buffer)
+    else:
+        address, size, unmap = _map_with_overrides(buffer)
+    try:
+        layout = buffer_layout(buffer, caps) if size else None
+    except BaseException:
+        unmap()
+        raise
+    if size == 0:
+        unmap()
+        return np.empty(0, dtype=np.uint8)
+    view, _alive = region(address, size, buffer, unmap)
+    return shaped(flat_array(view), layout)
+
+
+def _map_with_overrides(buffer: "Gst.Buffer"):
+    """(address, size, unmap) through gst-python's Gst.Buffer.map()."""
     ok, info = buffer.map(Gst.MapFlags.READ)
     if not ok:
         raise RuntimeError("could not map the buffer for reading")
-    try:
-        # The address of the mapped bytes, through a throw-away array: the
-        # memoryview itself must have no exports left when it is unmapped.
-        size = len(info.data)
-        address = _address_of(info.data) if size else 0
-        layout = buffer_layout(buffer, caps)
-    except BaseException:
-        buffer.unmap(info)
-        raise
-    if size == 0:
-        buffer.unmap(info)
-        return np.empty(0, dtype=np.uint8)
 
     def unmap(buffer=buffer, info=info):
         buffer.unmap(info)
 
-    view, _alive = region(address, size, buffer, unmap)
-    return shaped(flat_array(view), layout)
+    try:
+        # The address of the mapped bytes, through a throw-away array: the
+        # memoryview itself must have no exports left when it is unmapped.
+        size = len(info.data)
+        return (_address_of(info.data) if size else 0), size, unmap
+    except BaseException:
+        unmap()
+        raise
 
 
 def _address_of(view: memoryview) -> int:
