@@ -166,14 +166,20 @@ run_shm() { # N W H
   for _ in $(seq 1000); do [[ -S "$sock" ]] && break; sleep 0.01; done
   # shmsrc intermittently never gets all N frames (seen with GStreamer 1.22,
   # whatever shm-size): give up on such a run after 20 s.
-  RUNNER_TIMEOUT=20 timeout 120 "$py" "$tmp/runner.py" "shmsrc socket-path=$sock is-live=true \
-    ! $(caps "$2" "$3") ! fakesink name=out sync=false num-buffers=$1" "$warmup" \
-    >"$tmp/consumer.out" 2>"$tmp/consumer.err" ||
+  if RUNNER_TIMEOUT=20 timeout 120 "$py" "$tmp/runner.py" "shmsrc socket-path=$sock \
+    is-live=true ! $(caps "$2" "$3") ! fakesink name=out sync=false num-buffers=$1" "$warmup" \
+    >"$tmp/consumer.out" 2>"$tmp/consumer.err"; then
+    # EOS does not cross shm: the producer stays up until the consumer has
+    # its N frames (otherwise it closes the socket under the last ones).
+    touch "$tmp/done"
+    wait "$ppid" || echo "shm producer failed: $(cat "$tmp/producer.err")" >&2
+  else
     echo "shm consumer failed: $(cat "$tmp/consumer.err")" >&2
-  # EOS does not cross shm: the producer stays up until the consumer has
-  # its N frames (otherwise it closes the socket under the last ones).
-  touch "$tmp/done"
-  wait "$ppid" || echo "shm producer failed: $(cat "$tmp/producer.err")" >&2
+    # The producer is stuck on a reader that went away: stop it now.
+    kill -9 "$ppid" 2>/dev/null || true
+    wait "$ppid" 2>/dev/null || true
+    : >"$tmp/consumer.out"
+  fi
   awk 'NR == 1 { print $1, $2, $3, $4, "-", "-" }' "$tmp/consumer.out"
 }
 
