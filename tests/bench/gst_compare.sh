@@ -252,12 +252,15 @@ for size in 1080p 4K; do
 done
 if ((paced_fps > 0)); then
   echo "bipssink -> bipssrc with videotestsrc is-live=true at $paced_fps fps, $frames_paced frames:"
-  for size in 1080p 4K; do
-    if [[ $size == 1080p ]]; then w=1920 h=1080; else w=3840 h=2160; fi
-    for ((r = 0; r < runs; r++)); do
+  # The sizes take turns, so that both see the same spells of load.
+  for ((r = 0; r < runs; r++)); do
+    for size in 1080p 4K; do
+      if [[ $size == 1080p ]]; then w=1920 h=1080; else w=3840 h=2160; fi
       line=$(run_bips_paced "$frames_paced" "$w" "$h" || true)
       [[ -n "$line" ]] && echo "$line" >>"$tmp/paced.$size"
     done
+  done
+  for size in 1080p 4K; do
     read -r _ fps cpu _ _ ok _ < <(summary paced "$size" "$frames_paced")
     printf "%-5s consumer %s µs/frame at %s fps (%s/%s runs)\n" "$size" \
       "$(printf %.1f "$cpu")" "$(printf %.1f "$fps")" "$ok" "$runs"
