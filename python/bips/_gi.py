@@ -159,6 +159,12 @@ _BY_CODE = {
 }
 
 
+def is_timeout(exc: GLib.Error) -> bool:
+    """Whether a GLib.Error is bips' Timeout."""
+    return (exc.domain == GLib.quark_to_string(Bips.error_quark())
+            and exc.code == int(Bips.Error.TIMEOUT))
+
+
 def translate(exc: GLib.Error) -> BaseException:
     """The Python exception for a GLib.Error (bips errors get their own
     class; other domains are returned unchanged)."""

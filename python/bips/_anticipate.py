@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The Python half of a consumer's `anticipate`: warm up before a frame.
+
+With `anticipate`, the library wakes a reader shortly before the next frame
+is due and busy-waits for it, so that no wake-up stands between the
+producer's publish() and next() returning. What is left is Python's own
+work to turn the frame into an array, and after a frame interval asleep
+that work runs from cold CPU caches: about 10-20x its warm cost, ~100 us
+at 30 frames/s on the project's machines (docs/performance.md).
+
+So a consumer with `anticipate` waits in two steps. It sleeps in the
+library until the moment the library would start busy-waiting (`ahead`
+before the frame is due), then runs the steps next() will run for the
+frame -- GObject-Introspection calls with out arguments, the layout
+cache, a read-only view shaped like a frame over the channel's own
+memory, one pixel read -- and only then calls the library again, which
+busy-waits for the frame. A frame that comes early ends the first step
+at once. The warm-up costs about as much as one frame's Python work, in
+the window that `anticipate` already spends awake.
+
+Used by one reading thread at a time (Consumer.next()).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+from ._views import flat_array, region, shaped
+from .video import video_layout
+
+__all__ = ["Anticipation"]
+
+
+class Anticipation:
+    """When the next frame is due, and the warm-up before it.
+
+    `ahead_ns` is the consumer's anticipate. Arrival times are those of
+    frames returned by next(), smoothed like the library does.
+    """
+
+    __slots__ = ("ahead_ns", "last_ns", "interval_ns")
+
+    def __init__(self, ahead_ns: int):
+        self.ahead_ns = ahead_ns
+        self.last_ns = 0
+        self.interval_ns = 0
+
+    def arrived(self) -> None:
+        """Notes that next() returns a frame now."""
+        now = time.monotonic_ns()
+        if self.last_ns:
+            gap = now - self.last_ns
+            self.interval_ns = gap if not self.interval_ns else (7 * self.interval_ns + gap) // 8
+        self.last_ns = now
+
+    def reset(self) -> None:
+        """Forgets the timing (a new producer may have another pace)."""
+        self.last_ns = 0
+        self.interval_ns = 0
+
+    def wake_ns(self) -> Optional[int]:
+        """CLOCK_MONOTONIC time to start warming up, or None if unknown."""
+        if not self.interval_ns:
+            return None
+        return self.last_ns + self.interval_ns - self.ahead_ns
+
+    @staticmethod
+    def warm_up(gconsumer, stream_info: Callable[[], str]) -> None:
+        """Runs, on the channel's memory, what next() runs on a frame.
+
+        Touches nothing but the read-only mapping; holds no slot. Any
+        error (a producer that just went away) is left to next() to
+        report.
+        """
+        try:
+            layout = video_layout(stream_info())
+            _ok, address, size = gconsumer.get_data_mapping()
+            if not address or not size:
+                return
+            if layout is not None and layout.fits(size):
+                size = layout.needed
+            else:
+                layout = None
+            view, _alive = region(address, size, None)
+            array = shaped(flat_array(view), layout)
+            plane = array[0] if isinstance(array, tuple) else array
+            int(plane[(0,) * plane.ndim])
+        except Exception:  # noqa: BLE001 - the real next() reports it
+            pass

@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A Python consumer with `anticipate`: it sleeps until shortly before the
+next frame is due, warms up its per-frame path, then busy-waits. These
+tests check that it loses nothing and keeps every promise of next()."""
+
+import threading
+import time
+
+import pytest
+
+import bips
+import bips._anticipate
+from helpers import wait_for
+
+PERIOD = 0.01  # a paced producer at 100 frames/s
+
+
+def _paced(producer, count, start_value=0, eos=False):
+    """Publishes `count` frames, one per PERIOD, from a thread; each
+    frame's bytes hold its number."""
+
+    def run():
+        due = time.monotonic()
+        for k in range(count):
+            due += PERIOD
+            time.sleep(max(0.0, due - time.monotonic()))
+            with producer.acquire(timeout=5) as slot:
+                slot.data[...] = (start_value + k) % 256
+        if eos:
+            producer.end_of_stream()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def count_warm_ups(monkeypatch):
+    calls = []
+    real = bips._anticipate.Anticipation.warm_up
+
+    def counting(gconsumer, stream_info):
+        calls.append(1)
+        real(gconsumer, stream_info)
+
+    monkeypatch.setattr(bips._anticipate.Anticipation, "warm_up", staticmethod(counting))
+    return calls
+
+
+def test_every_paced_frame_arrives_in_order_after_a_warm_up(channel, count_warm_ups):
+    # Two slots: a warm-up that held one would soon wedge the producer.
+    with bips.Producer.video(channel, 64, 48, "RGBA", slot_count=2) as producer, \
+            bips.Consumer(channel, "lossless", timeout=5, anticipate=0.004) as consumer:
+        wait_for(lambda: producer.consumer_count == 1, what="the consumer to attach")
+        thread = _paced(producer, 40, eos=True)
+        values = []
+        for frame in consumer.frames(timeout=5):
+            values.append(int(frame.array[0, 0, 0]))
+            assert (frame.array == values[-1]).all()
+        thread.join(timeout=10)
+        assert values == list(range(40))
+        # Once the pace is known, next() warms up before most frames.
+        assert len(count_warm_ups) >= 20
+
+
+def test_timeout_is_honoured_when_frames_stop(channel, count_warm_ups):
+    with bips.Producer(channel, 64) as producer, \
+            bips.Consumer(channel, timeout=5, anticipate=0.004) as consumer:
+        thread = _paced(producer, 5)
+        for _ in range(5):
+            consumer.next(timeout=5).release()
+        thread.join(timeout=10)
+        # The next frame is "due" in 10 ms, but none comes.
+        start = time.monotonic()
+        with pytest.raises(bips.Timeout):
+            consumer.next(timeout=0.3)
+        elapsed = time.monotonic() - start
+        assert elapsed >= 0.29, "next() gave up before its timeout"
+        assert elapsed < 10, "next() overran its timeout"
+        with pytest.raises(bips.Timeout):
+            consumer.next(timeout=0)
+        assert count_warm_ups  # the timed-out wait warmed up too
+
+
+def test_interrupt_ends_an_anticipating_wait(channel):
+    with bips.Producer(channel, 64) as producer, \
+            bips.Consumer(channel, timeout=5, anticipate=0.004) as consumer:
+        thread = _paced(producer, 3)
+        for _ in range(3):
+            consumer.next(timeout=5).release()
+        thread.join(timeout=10)
+        errors = []
+
+        def wait():
+            try:
+                consumer.next(timeout=None)
+            except bips.Timeout as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=wait)
+        thread.start()
+        threading.Event().wait(0.1)
+        consumer.interrupt()
+        thread.join(timeout=5)
+        assert not thread.is_alive() and len(errors) == 1
+
+
+def test_end_of_stream_and_a_new_producer_reach_an_anticipating_consumer(channel):
+    consumer = None
+    try:
+        with bips.Producer(channel, 64) as producer:
+            consumer = bips.Consumer(channel, timeout=5, anticipate=0.004)
+            thread = _paced(producer, 5, eos=True)
+            for k in range(5):
+                with consumer.next(timeout=5) as frame:
+                    assert frame.data[0] == k
+            with pytest.raises(bips.EndOfStream):
+                consumer.next(timeout=5)
+            thread.join(timeout=10)
+        with pytest.raises(bips.ProducerGone):
+            consumer.next(timeout=5)
+        with bips.Producer(channel, 64) as producer:
+            consumer.reattach(timeout=5)
+            thread = _paced(producer, 3, start_value=100)
+            assert [consumer.next(timeout=5).data[0] for _ in range(3)] == [100, 101, 102]
+            thread.join(timeout=10)
+    finally:
+        if consumer is not None:
+            consumer.close()
