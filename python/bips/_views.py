@@ -57,8 +57,10 @@ def region(address: int, size: int, owner: object,
     """
     block = _region_type(size).from_address(address)
 
-    def gone(ref, owner=owner, release=release):
-        _live.pop(id(ref), None)
+    # `live` is bound here: at interpreter exit the module's globals may be
+    # gone before the last callbacks run.
+    def gone(ref, owner=owner, release=release, live=_live):
+        live.pop(id(ref), None)
         if release is not None:
             release()
 

@@ -184,7 +184,7 @@ def _frame_layout(blob: bytes, caps_layout: VideoLayout) -> VideoLayout:
     if problem is not None:
         # The same text each time, so the default warning filter shows it once.
         warnings.warn(f"channel frames carry unreadable video metadata ({problem}); "
-                      "shaping them by the stream info instead", RuntimeWarning, stacklevel=4)
+                      "shaping them by the stream info instead", RuntimeWarning, stacklevel=3)
     return layout or caps_layout
 
 
