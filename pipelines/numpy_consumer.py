@@ -32,6 +32,10 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=0, help="stop after N frames (0: never)")
     parser.add_argument("--wait", type=float, default=30.0,
                         help="seconds to wait for a producer (also after it restarts)")
+    parser.add_argument("--anticipate", type=float, default=0.0,
+                        help="for a paced camera: wake this many seconds before each "
+                             "frame is due, warmed up and busy-waiting (e.g. 0.001; "
+                             "lower latency for a little CPU)")
     args = parser.parse_args()
 
     consumer = None
@@ -46,7 +50,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    consumer = bips.Consumer(args.channel, args.policy, timeout=args.wait)
+    consumer = bips.Consumer(args.channel, args.policy, timeout=args.wait,
+                             anticipate=args.anticipate)
     print(f"bips: reading channel '{args.channel}' ({args.policy}), stream: "
           f"{consumer.stream_info or '(none yet)'}", flush=True)
     count, latencies = 0, []
