@@ -24,7 +24,7 @@ Used by one reading thread at a time (Consumer.next()).
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from typing import Optional
 
 from ._views import flat_array, region, shaped
 from .video import video_layout
@@ -43,8 +43,7 @@ class Anticipation:
 
     def __init__(self, ahead_ns: int):
         self.ahead_ns = ahead_ns
-        self.last_ns = 0
-        self.interval_ns = 0
+        self.reset()
 
     def arrived(self) -> None:
         """Notes that next() returns a frame now."""
@@ -66,7 +65,7 @@ class Anticipation:
         return self.last_ns + self.interval_ns - self.ahead_ns
 
     @staticmethod
-    def warm_up(gconsumer, stream_info: Callable[[], str]) -> None:
+    def warm_up(gconsumer) -> None:
         """Runs, on the channel's memory, what next() runs on a frame.
 
         Touches nothing but the read-only mapping; holds no slot. Any
@@ -74,7 +73,7 @@ class Anticipation:
         report.
         """
         try:
-            layout = video_layout(stream_info())
+            layout = video_layout(gconsumer.dup_stream_info())
             _ok, address, size = gconsumer.get_data_mapping()
             if not address or not size:
                 return

@@ -277,7 +277,7 @@ class Consumer:
             rest = wake - time.monotonic_ns()
             if rest > 0:
                 time.sleep(rest / 1e9)
-            Anticipation.warm_up(self._c, self._c.dup_stream_info)
+            Anticipation.warm_up(self._c)
         if deadline is None:
             return self._c.next(Bips.TIMEOUT_FOREVER)
         left = deadline - time.monotonic_ns()

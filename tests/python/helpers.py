@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -68,3 +69,24 @@ def python_child(code: str, *args: str) -> subprocess.Popen:
     """Runs `code` in another /usr/bin/python3 with this environment."""
     return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def assert_interrupt_ends_a_blocked_next(consumer) -> None:
+    """Blocks `consumer.next(timeout=None)` in a thread, calls interrupt()
+    0.1 s later, and asserts that the wait ended with bips.Timeout."""
+    import bips
+
+    errors = []
+
+    def wait():
+        try:
+            consumer.next(timeout=None)
+        except bips.Timeout as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    threading.Event().wait(0.1)
+    consumer.interrupt()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and len(errors) == 1

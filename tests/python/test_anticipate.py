@@ -10,7 +10,7 @@ import pytest
 
 import bips
 import bips._anticipate
-from helpers import wait_for
+from helpers import assert_interrupt_ends_a_blocked_next, wait_for
 
 PERIOD = 0.01  # a paced producer at 100 frames/s
 
@@ -39,9 +39,9 @@ def count_warm_ups(monkeypatch):
     calls = []
     real = bips._anticipate.Anticipation.warm_up
 
-    def counting(gconsumer, stream_info):
+    def counting(gconsumer):
         calls.append(1)
-        real(gconsumer, stream_info)
+        real(gconsumer)
 
     monkeypatch.setattr(bips._anticipate.Anticipation, "warm_up", staticmethod(counting))
     return calls
@@ -89,20 +89,7 @@ def test_interrupt_ends_an_anticipating_wait(channel):
         for _ in range(3):
             consumer.next(timeout=5).release()
         thread.join(timeout=10)
-        errors = []
-
-        def wait():
-            try:
-                consumer.next(timeout=None)
-            except bips.Timeout as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=wait)
-        thread.start()
-        threading.Event().wait(0.1)
-        consumer.interrupt()
-        thread.join(timeout=5)
-        assert not thread.is_alive() and len(errors) == 1
+        assert_interrupt_ends_a_blocked_next(consumer)
 
 
 def test_end_of_stream_and_a_new_producer_reach_an_anticipating_consumer(channel):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import bips
-from helpers import assert_in_channel_mapping, pattern, python_child, wait_for
+from helpers import (assert_in_channel_mapping, assert_interrupt_ends_a_blocked_next, pattern,
+                     python_child, wait_for)
 
 
 def _publish_fill(producer, value):
@@ -344,18 +345,5 @@ def test_producer_slot_views_and_write(channel):
 
 def test_interrupt_wakes_a_blocked_next(channel):
     with bips.Producer(channel, 64) as producer, bips.Consumer(channel, timeout=1) as consumer:
-        errors = []
-
-        def wait():
-            try:
-                consumer.next(timeout=None)
-            except bips.Timeout as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=wait)
-        thread.start()
-        threading.Event().wait(0.1)
-        consumer.interrupt()
-        thread.join(timeout=5)
-        assert not thread.is_alive() and len(errors) == 1
+        assert_interrupt_ends_a_blocked_next(consumer)
         assert producer.consumer_count == 1
