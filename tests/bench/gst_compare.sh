@@ -116,9 +116,9 @@ field() { sed -n "s/.*[ ,]$1=(guint64)\([0-9]*\).*/\1/p" | head -n 1; }
 
 # Each run_* prints "seconds cpu seconds_steady cpu_steady copied
 # zero_copy" (consumer side) or nothing on failure (reported on stderr).
-run_inproc() { # N W H
+run_inproc() { # N W H [elements between source and sink, each ending in "!"]
   timeout 120 "$py" "$tmp/runner.py" "videotestsrc pattern=black num-buffers=$1 \
-    ! $(caps "$2" "$3") ! fakesink name=out sync=false" "$warmup" |
+    ! $(caps "$2" "$3") ! ${4:-} fakesink name=out sync=false" "$warmup" |
     awk 'NR == 1 { print $1, $2, $3, $4, "-", "-" }'
 }
 
@@ -126,11 +126,7 @@ run_inproc() { # N W H
 # between them): the cost of decoupling producer and consumer at all, with
 # no shared memory involved. The source then fills a second buffer while
 # the sink still holds the first, instead of refilling one cache-hot buffer.
-run_inproc_queue() { # N W H
-  timeout 120 "$py" "$tmp/runner.py" "videotestsrc pattern=black num-buffers=$1 \
-    ! $(caps "$2" "$3") ! queue max-size-buffers=1 ! fakesink name=out sync=false" "$warmup" |
-    awk 'NR == 1 { print $1, $2, $3, $4, "-", "-" }'
-}
+run_inproc_queue() { run_inproc "$@" "queue max-size-buffers=1 !"; }
 
 run_bips() { # N W H [bipssrc options]
   local ch="gstbench-$$-$RANDOM" stats
