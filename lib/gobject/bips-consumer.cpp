@@ -284,7 +284,8 @@ static void bips_consumer_class_init(BipsConsumerClass *klass)
     /**
      * BipsConsumer:skipped:
      *
-     * Frames a latest consumer skipped, over all epochs.
+     * Frames this consumer skipped, over all epochs: frames a latest
+     * consumer passed over, and frames that failed validation.
      */
     properties[PROP_SKIPPED] = g_param_spec_uint64("skipped", "Skipped", "Frames skipped", 0,
                                                    G_MAXUINT64, 0, readable);
@@ -366,8 +367,11 @@ BipsConsumer *bips_consumer_new(const gchar *channel, BipsPolicy policy, gint64 
  * Errors: %BIPS_ERROR_TIMEOUT (nothing in time, or interrupted);
  * %BIPS_ERROR_END_OF_STREAM (once per marker, in order with frames);
  * %BIPS_ERROR_PRODUCER_GONE (the producer exited or died and every frame
- * it published for this consumer was read: call bips_consumer_reattach());
- * %BIPS_ERROR_CORRUPT; %BIPS_ERROR_INVALID_ARGUMENT once closed.
+ * it published for this consumer was read, or it dropped this consumer for
+ * holding it back longer than its #BipsProducer:max-wait; the message says
+ * which: call bips_consumer_reattach()); %BIPS_ERROR_INVALID_ARGUMENT once
+ * closed. A frame that fails validation is skipped and counted in
+ * #BipsConsumer:skipped, never returned.
  *
  * Returns: (transfer full) (nullable): the frame, or %NULL with @error set
  */
@@ -401,8 +405,9 @@ BipsFrame *bips_consumer_next(BipsConsumer *self, gint64 timeout_ms, GError **er
  *   forever, 0 tries once
  * @error: return location for a #BIPS_ERROR error
  *
- * After %BIPS_ERROR_PRODUCER_GONE: waits for a producer on the same channel
- * name (a new epoch) and attaches to it. Frames of the old epoch stay
+ * After %BIPS_ERROR_PRODUCER_GONE: waits for a live producer on the same
+ * channel name and attaches to it: a new producer (a new, greater epoch),
+ * or the same one if it only dropped this consumer. Frames of the old epoch stay
  * valid. Errors as bips_consumer_new().
  *
  * Returns: %TRUE once attached
@@ -599,10 +604,10 @@ guint64 bips_consumer_get_received(BipsConsumer *self)
  * bips_consumer_get_skipped:
  * @self: a #BipsConsumer
  *
- * How many frames this consumer skipped (snapshot; only a latest consumer
- * skips).
+ * How many frames this consumer skipped (snapshot): frames a latest
+ * consumer passed over, and frames that failed validation.
  *
- * Returns: frames that a latest consumer skipped, over all epochs
+ * Returns: frames this consumer skipped, over all epochs
  */
 guint64 bips_consumer_get_skipped(BipsConsumer *self)
 {

@@ -33,6 +33,7 @@ struct ProducerState {
     guint64 slot_size = 0;
     guint mode = 0600;
     guint max_consumers = 16;
+    guint64 max_wait_ms = 2000; // 0: wait forever
 
     // Shared by every call that uses `core`; exclusive while init() sets it
     // or close() destroys it. Never held by one call while it waits for
@@ -55,6 +56,7 @@ enum {
     PROP_SLOT_SIZE,
     PROP_MODE,
     PROP_MAX_CONSUMERS,
+    PROP_MAX_WAIT,
     PROP_EPOCH,
     PROP_PUBLISHED,
     PROP_CONSUMER_COUNT,
@@ -63,6 +65,16 @@ enum {
 };
 
 GParamSpec *properties[N_PROPERTIES];
+
+// The max-wait property in the core's unit; a bound too large to express
+// in nanoseconds is forever in practice.
+std::chrono::nanoseconds max_wait_from_ms(guint64 ms)
+{
+    constexpr guint64 kMaxMs = static_cast<guint64>(G_MAXINT64) / 1000000;
+    if (ms == 0 || ms > kMaxMs)
+        return std::chrono::nanoseconds(0);
+    return std::chrono::milliseconds(static_cast<gint64>(ms));
+}
 
 } // namespace
 
@@ -94,6 +106,7 @@ static gboolean bips_producer_initable_init(GInitable *initable, GCancellable *,
     options.slot_size = s.slot_size;
     options.mode = s.mode;
     options.max_consumers = s.max_consumers;
+    options.max_wait = max_wait_from_ms(s.max_wait_ms);
     auto r = bips::Producer::create(s.name, options);
     if (!r) {
         bips::gobject::set_error(error, r.error());
@@ -141,6 +154,9 @@ static void bips_producer_set_property(GObject *object, guint prop_id, const GVa
     case PROP_MAX_CONSUMERS:
         s.max_consumers = g_value_get_uint(value);
         break;
+    case PROP_MAX_WAIT:
+        s.max_wait_ms = g_value_get_uint64(value);
+        break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         break;
@@ -167,6 +183,9 @@ static void bips_producer_get_property(GObject *object, guint prop_id, GValue *v
         break;
     case PROP_MAX_CONSUMERS:
         g_value_set_uint(value, s.max_consumers);
+        break;
+    case PROP_MAX_WAIT:
+        g_value_set_uint64(value, s.max_wait_ms);
         break;
     case PROP_EPOCH:
         g_value_set_uint64(value, bips_producer_get_epoch(self));
@@ -222,11 +241,12 @@ static void bips_producer_class_init(BipsProducerClass *klass)
     /**
      * BipsProducer:mode:
      *
-     * Permission bits of the channel's shared-memory file (default 0600:
-     * this user only).
+     * Permission bits of the channel's socket (default 0600: this user
+     * only). Only users allowed to connect to it can attach as consumers.
      */
-    properties[PROP_MODE] = g_param_spec_uint("mode", "Mode", "Permission bits of the segment",
-                                              0, 0777, 0600, construct);
+    properties[PROP_MODE] = g_param_spec_uint("mode", "Mode",
+                                              "Permission bits of the channel socket", 0, 0777,
+                                              0600, construct);
     /**
      * BipsProducer:max-consumers:
      *
@@ -236,10 +256,25 @@ static void bips_producer_class_init(BipsProducerClass *klass)
         g_param_spec_uint("max-consumers", "Max consumers", "Consumer entries of the channel",
                           1, 256, 16, construct);
     /**
+     * BipsProducer:max-wait:
+     *
+     * Milliseconds the producer may wait for the consumers that hold it
+     * back (lossless consumers behind, slots held) before it drops the one
+     * that holds it back most; that consumer's next fails with
+     * %BIPS_ERROR_PRODUCER_GONE, naming the reason, and it may reattach.
+     * 0 waits forever (strict lossless). Default 2000.
+     */
+    properties[PROP_MAX_WAIT] = g_param_spec_uint64(
+        "max-wait", "Max wait",
+        "Milliseconds to wait for consumers that hold the producer back before dropping the "
+        "worst one; 0 = wait forever",
+        0, G_MAXUINT64, 2000, construct);
+    /**
      * BipsProducer:epoch:
      *
-     * The channel's producer epoch, bumped by each producer that takes a
-     * channel over.
+     * The channel's producer epoch: the producer's creation time in
+     * microseconds, so a producer that takes a channel over has a greater
+     * one.
      */
     properties[PROP_EPOCH] = g_param_spec_uint64("epoch", "Epoch", "Producer epoch", 0,
                                                  G_MAXUINT64, 0, readable);
@@ -295,13 +330,16 @@ bool check_open(const ProducerState &s, GError **error)
  * @channel: the channel name (1 to 200 characters from [A-Za-z0-9._-])
  * @slot_count: number of slots, 2 to 1024
  * @slot_size: bytes per slot (the largest frame), greater than 0
- * @mode: permission bits of the shared-memory file, e.g. 0600
+ * @mode: permission bits of the channel's socket, e.g. 0600
  * @error: return location for a #BIPS_ERROR error
  *
- * Creates channel @channel and reserves all its memory now, so a too-small
- * /dev/shm fails here (%BIPS_ERROR_NO_SPACE, naming the sizes) rather than
- * later. If the channel's previous producer died, this one takes the
- * channel over under a new epoch. Fails with %BIPS_ERROR_BUSY while a live
+ * Creates channel @channel: its socket (see bips_channel_path()) and its
+ * shared memory, all reserved now, so too little memory fails here
+ * (%BIPS_ERROR_NO_SPACE, naming the sizes) rather than later. If the
+ * channel's previous producer died, this one takes the channel over under a
+ * new, greater epoch. The other options (#BipsProducer:max-consumers,
+ * #BipsProducer:max-wait) keep their defaults; set them with
+ * g_object_new() and g_initable_init(). Fails with %BIPS_ERROR_BUSY while a live
  * producer owns the name, %BIPS_ERROR_INVALID_NAME for a bad name,
  * %BIPS_ERROR_INVALID_ARGUMENT for bad sizes.
  *
@@ -325,7 +363,9 @@ BipsProducer *bips_producer_new(const gchar *channel, guint slot_count, guint64 
  * @error: return location for a #BIPS_ERROR error
  *
  * Takes a free slot to write a frame into. Waits while lossless consumers
- * hold every slot (reclaiming the slots of consumers that died meanwhile).
+ * hold every slot (reclaiming the slots of consumers that died meanwhile);
+ * once it has waited longer than #BipsProducer:max-wait, it drops the
+ * consumer that holds it back most and takes the slot that frees.
  * Fails with %BIPS_ERROR_WOULD_BLOCK (timeout 0, nothing free),
  * %BIPS_ERROR_TIMEOUT, or %BIPS_ERROR_BUSY after bips_producer_interrupt().
  *

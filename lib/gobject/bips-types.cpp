@@ -117,19 +117,20 @@ gboolean bips_validate_channel_name(const gchar *name, GError **error)
 }
 
 /**
- * bips_segment_path:
+ * bips_channel_path:
  * @name: a channel name
  *
- * The path of the shared-memory file that holds channel @name
- * ($BIPS_SHM_DIR, else /dev/shm, then "bips-" and the name). The name is
- * not validated. Any thread.
+ * The path of the unix-domain socket of channel @name ($BIPS_DIR, else
+ * /dev/shm, then "bips-" and the name): the address consumers connect to.
+ * The channel's memory is not a file; the producer hands it to each
+ * consumer over this socket. The name is not validated. Any thread.
  *
  * Returns: (transfer full): the path; free it with g_free()
  */
-gchar *bips_segment_path(const gchar *name)
+gchar *bips_channel_path(const gchar *name)
 {
     g_return_val_if_fail(name != nullptr, nullptr);
-    return g_strdup(bips::segment_path(name).c_str());
+    return g_strdup(bips::channel_path(name).c_str());
 }
 
 namespace bips::gobject {

@@ -64,10 +64,13 @@ GType bips_policy_get_type(void) G_GNUC_CONST;
  * @BIPS_ERROR_NOT_FOUND: no such channel (or no producer yet)
  * @BIPS_ERROR_BUSY: a live producer already owns the channel, or the call
  *   was interrupted
- * @BIPS_ERROR_NO_SPACE: the shared-memory file system is too small
- * @BIPS_ERROR_PERMISSION_DENIED: the segment's mode forbids this user
- * @BIPS_ERROR_CORRUPT: the segment fails validation
- * @BIPS_ERROR_INCOMPATIBLE: another layout version of bips made the segment
+ * @BIPS_ERROR_NO_SPACE: too little memory for the channel's shared memory
+ *   (the message names the sizes)
+ * @BIPS_ERROR_PERMISSION_DENIED: the channel socket's mode forbids this
+ *   user
+ * @BIPS_ERROR_CORRUPT: the channel's name or memory fails validation (the
+ *   name holds something else, or a peer sent something unexpected)
+ * @BIPS_ERROR_INCOMPATIBLE: another layout version of bips made the channel
  * @BIPS_ERROR_TIMEOUT: a bounded wait ran out
  * @BIPS_ERROR_WOULD_BLOCK: a non-blocking call found nothing to do
  * @BIPS_ERROR_PRODUCER_GONE: the producer exited or died; reattach to go on
@@ -107,6 +110,6 @@ const gchar *bips_error_code_name(BipsError code);
 
 gboolean bips_validate_channel_name(const gchar *name, GError **error);
 
-gchar *bips_segment_path(const gchar *name);
+gchar *bips_channel_path(const gchar *name);
 
 G_END_DECLS

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // bips: channel names, inspection, listing and cleaning of segments.
-#include "segment.h"
+#include "rendezvous.h"
+#include "ring.h"
+#include "shm.h"
+#include "wire.h"
 
 #include <bips/channel.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <dirent.h>
 #include <ctime>
@@ -20,6 +25,7 @@ namespace {
 constexpr size_t kMaxNameLength = 200;
 constexpr std::string_view kPrefix = "bips-";
 constexpr std::string_view kTmpPrefix = ".bips-tmp-";
+constexpr std::string_view kCleanPrefix = ".bips-clean-";
 
 bool name_char_ok(char c)
 {
@@ -65,91 +71,171 @@ Result<void> validate_channel_name(std::string_view name)
     return {};
 }
 
-std::string shm_directory()
+std::string channel_directory()
 {
-    const char *dir = std::getenv("BIPS_SHM_DIR");
+    const char *dir = std::getenv("BIPS_DIR");
     if (dir && *dir)
         return dir;
     return "/dev/shm";
 }
 
-std::string segment_path(std::string_view name)
+uint64_t page_size() noexcept { return detail::system_page_size(); }
+
+uint64_t round_up_to_page(uint64_t bytes) noexcept { return detail::align_to_page(bytes); }
+
+std::string channel_path(std::string_view name)
 {
-    return shm_directory() + "/" + std::string(kPrefix) + std::string(name);
+    return channel_directory() + "/" + std::string(kPrefix) + std::string(name);
 }
+
+namespace {
+
+// Asks the producer listening at `path` for a snapshot.
+Result<ChannelInfo> inspect_path(const std::string &path, std::string_view name)
+{
+    using namespace detail;
+    const std::string ch = "channel '" + std::string(name) + "'";
+    auto sock = connect_channel(path, name);
+    if (!sock)
+        return sock.error();
+    Message hello;
+    hello.type = MsgType::Hello;
+    hello.arg0 = uint32_t(Role::Inspect);
+    if (auto r = send_message(sock->get(), hello); !r)
+        return make_error(Errc::NotFound, ch + ": its producer went away");
+    auto r = receive_message(sock->get(), std::chrono::milliseconds(2000),
+                             sizeof(ConsumerRecord) * kMaxConsumers);
+    if (!r) {
+        if (r.code() == Errc::Timeout)
+            return make_error(Errc::Timeout, "the producer of " + ch +
+                                                 " did not answer within 2 s (stopped, or "
+                                                 "not a bips producer)");
+        return make_error(r.code() == Errc::ProducerGone ? Errc::NotFound : r.code(),
+                          ch + ": " + r.error().message);
+    }
+    if (r->msg.type != MsgType::Welcome || r->fds.empty())
+        return make_error(Errc::Corrupt, ch + ": the producer's answer is malformed");
+    auto size = check_memfd(r->fds[0].get(), kSealsNoResize, sizeof(SegmentHeader),
+                            ch + ": the producer's memory");
+    if (!size)
+        return size.error();
+    auto map = map_shared(r->fds[0].get(), size.value(), false, ch);
+    if (!map)
+        return map.error();
+    auto g = validate_header(map->data(), map->size(), size.value(), name);
+    if (!g)
+        return g.error();
+    ChannelInfo info;
+    info.name = std::string(name);
+    info.producer_alive = true;
+    read_counters(RingView(map->data(), g.value()), info);
+    const size_t count = std::min<size_t>(r->msg.arg0, r->extra.size() / sizeof(ConsumerRecord));
+    for (size_t i = 0; i < count; ++i) {
+        ConsumerRecord rec;
+        std::memcpy(&rec, r->extra.data() + i * sizeof(rec), sizeof(rec));
+        if (rec.detached)
+            continue;
+        ConsumerInfo ci;
+        ci.index = rec.index;
+        ci.policy = rec.policy == uint32_t(Policy::Lossless) ? Policy::Lossless : Policy::Latest;
+        ci.pid = rec.pid;
+        ci.alive = true;
+        ci.received = rec.received;
+        ci.skipped = rec.skipped;
+        ci.held = std::min(rec.held, info.slot_count);
+        info.consumers.push_back(ci);
+    }
+    return info;
+}
+
+// The names in the channel directory, read without following anything.
+Result<std::vector<std::string>> directory_entries(const std::string &dir)
+{
+    DIR *d = opendir(dir.c_str());
+    if (!d)
+        return make_error(Errc::System, "cannot read the channel directory " + dir + ": " +
+                                            std::strerror(errno) +
+                                            " (set BIPS_DIR to the folder your channels use)");
+    std::vector<std::string> names;
+    while (dirent *e = readdir(d))
+        names.emplace_back(e->d_name);
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+} // namespace
 
 Result<ChannelInfo> inspect_channel(std::string_view name)
 {
-    auto seg = detail::Segment::open(name, detail::Segment::Access::Inspect);
-    if (!seg)
-        return seg.error();
-    return seg.value()->snapshot();
+    if (auto r = validate_channel_name(name); !r)
+        return r.error();
+    const std::string path = channel_path(name);
+    const detail::ProbeResult p = detail::probe_name(path);
+    if (p.state == detail::NameState::Dead) {
+        // What is left of a producer that died: the name and its mode.
+        ChannelInfo dead;
+        dead.name = std::string(name);
+        dead.mode = p.mode & 0777;
+        return dead;
+    }
+    return inspect_path(path, name);
 }
 
 Result<ChannelList> list_channels()
 {
-    const std::string dir = shm_directory();
-    DIR *d = opendir(dir.c_str());
-    if (!d)
-        return make_error(Errc::System, "cannot read " + dir);
+    const std::string dir = channel_directory();
+    auto names = directory_entries(dir);
+    if (!names)
+        return names.error();
     ChannelList list;
-    while (dirent *e = readdir(d)) {
-        std::string_view file = e->d_name;
+    for (const std::string &file : names.value()) {
         if (file.substr(0, kPrefix.size()) != kPrefix)
             continue;
-        std::string name(file.substr(kPrefix.size()));
-        if (!validate_channel_name(name) || e->d_type == DT_DIR)
+        const std::string name = file.substr(kPrefix.size());
+        if (!validate_channel_name(name))
             continue;
-        auto seg = detail::Segment::open_path(dir + "/" + std::string(file), name,
-                                              detail::Segment::Access::Inspect);
-        if (!seg) {
-            list.problems.push_back(name + ": " + seg.error().message);
+        const std::string path = dir + "/" + file;
+        const detail::ProbeResult p = detail::probe_name(path);
+        if (p.state == detail::NameState::Missing)
+            continue;
+        if (p.state == detail::NameState::Dead) {
+            if (auto dead = inspect_channel(name))
+                list.channels.push_back(std::move(dead.value()));
             continue;
         }
-        list.channels.push_back(seg.value()->snapshot());
+        if (p.state == detail::NameState::Foreign) {
+            list.problems.push_back(name + ": " + path + " is " + p.what +
+                                    ", not a bips channel; remove it if it is not needed");
+            continue;
+        }
+        auto info = inspect_path(path, name);
+        if (!info) {
+            list.problems.push_back(name + ": " + info.error().message);
+            continue;
+        }
+        list.channels.push_back(std::move(info.value()));
     }
-    closedir(d);
-    std::sort(list.channels.begin(), list.channels.end(),
-              [](const ChannelInfo &a, const ChannelInfo &b) { return a.name < b.name; });
     return list;
 }
 
 Result<std::vector<std::string>> clean_channels()
 {
-    const std::string dir = shm_directory();
-    DIR *d = opendir(dir.c_str());
-    if (!d)
-        return make_error(Errc::System, "cannot read " + dir);
+    const std::string dir = channel_directory();
+    auto names = directory_entries(dir);
+    if (!names)
+        return names.error();
     std::vector<std::string> removed;
-    while (dirent *e = readdir(d)) {
-        std::string_view file = e->d_name;
-        const bool tmp = file.substr(0, kTmpPrefix.size()) == kTmpPrefix;
+    for (const std::string &file : names.value()) {
+        const bool tmp = file.substr(0, kTmpPrefix.size()) == kTmpPrefix ||
+                         file.substr(0, kCleanPrefix.size()) == kCleanPrefix;
         if (!tmp && file.substr(0, kPrefix.size()) != kPrefix)
             continue;
-        const std::string path = dir + "/" + std::string(file);
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-            continue;
-        // A temporary file is locked by its producer right after creation;
-        // leave young ones alone so that window is never raced.
-        struct stat st;
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-            (tmp && time(nullptr) - st.st_mtime < 10)) {
-            close(fd);
-            continue;
-        }
-        // Only files that really are (or were being made into) bips
-        // segments, and whose producer lock nobody holds, are removed.
-        detail::SegmentHeader h{};
-        const bool is_bips =
-            tmp || (pread(fd, &h, sizeof(h.magic), 0) == ssize_t(sizeof(h.magic)) &&
-                    h.magic == detail::kMagic);
-        const bool dead = !detail::ofd_locked_by_other(fd, detail::kProducerLockByte);
-        close(fd);
-        if (is_bips && dead && unlink(path.c_str()) == 0)
-            removed.push_back(tmp ? std::string(file) : std::string(file.substr(kPrefix.size())));
+        // Only sockets that nobody listens on go; remove_if_dead() proves
+        // it for the very inode it removes.
+        if (detail::remove_if_dead(dir + "/" + file))
+            removed.push_back(tmp ? file : file.substr(kPrefix.size()));
     }
-    closedir(d);
     std::sort(removed.begin(), removed.end());
     return removed;
 }

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // bips: Consumer and Frame, the reading side of a channel.
-#include "segment.h"
+#include "guards.h"
+#include "rendezvous.h"
+#include "ring.h"
+#include "shm.h"
+#include "wire.h"
 
 #include <bips/consumer.h>
 
@@ -17,26 +21,171 @@ namespace detail {
 using Clock = std::chrono::steady_clock;
 
 // How often a waiting consumer polls for a producer, and checks that the
-// producer it reads is still alive (bounds "producer gone" detection).
+// producer it reads still serves it (bounds "producer gone" detection).
 constexpr auto kAttachPoll = std::chrono::milliseconds(5);
 constexpr auto kLivenessSlice = std::chrono::milliseconds(50);
+// How long the producer may take to answer a handshake message.
+constexpr auto kAnswerTime = std::chrono::milliseconds(2000);
 
-// One segment plus one consumer entry. Shared by the Consumer and every
-// Frame read through it, so the mapping outlives the last Frame. release()
-// may run on any thread (it only touches atomics).
+inline void cpu_relax()
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    asm volatile("yield" ::: "memory");
+#else
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+#endif
+}
+
+// One connection to one producer (one epoch): the producer's segment
+// (read-only), the doorbell, and this consumer's own state. Shared by the
+// Consumer and every Frame read through it, so the mappings outlive the
+// last Frame. release() may run on any thread (it only touches atomics).
 class Attachment {
 public:
-    Attachment(std::unique_ptr<Segment> s, uint32_t entry)
-        : seg(std::move(s)), reader(seg->view(), entry) {}
     ~Attachment()
     {
         reader.leave();
-        seg->unlock_consumer(reader.entry());
+        Message bye;
+        bye.type = MsgType::Leave;
+        (void)send_message(sock.get(), bye);
+        unregister_fork_fd(fork_token);
     }
 
-    std::unique_ptr<Segment> seg;
+    // False once the producer stopped serving us: it closed the
+    // connection (`why` then holds its notice, if it sent one) or its
+    // process exited.
+    bool connected(std::string *why)
+    {
+        if (polls_ready(producer_pidfd.get())) {
+            *why = "its process exited";
+            return false;
+        }
+        if (!polls_ready(sock.get()))
+            return true;
+        auto r = receive_message(sock.get(), std::chrono::milliseconds(0));
+        if (r && r->msg.type == MsgType::Notice)
+            *why = r->msg.get_text();
+        else if (!r && r.code() == Errc::Timeout)
+            return true;
+        return false;
+    }
+
+    UniqueFd sock;
+    UniqueFd producer_pidfd;
+    UniqueFd seg_fd;
+    UniqueFd bell_fd;
+    UniqueFd state_fd;
+    Mapping seg_map;
+    Mapping bell_map;
+    Mapping state_map;
+    RingView view;
     RingReader reader;
+    uint64_t epoch = 0;
+    uint32_t entry = 0;
+    int fork_token = -1;
 };
+
+// Connects to `name` and joins as a consumer with `policy`. Errors: those
+// of attach(); NotFound and Busy mean "try again".
+Result<std::shared_ptr<Attachment>> join_channel(const std::string &name, Policy policy)
+{
+    const std::string ch = "channel '" + name + "'";
+    auto sock = connect_channel(channel_path(name), name);
+    if (!sock)
+        return sock.error();
+    auto a = std::make_shared<Attachment>();
+    a->sock = std::move(sock.value());
+    a->fork_token = register_fork_fd(a->sock.get());
+
+    Message hello;
+    hello.type = MsgType::Hello;
+    hello.arg0 = uint32_t(Role::Consumer);
+    if (auto r = send_message(a->sock.get(), hello); !r)
+        return make_error(Errc::NotFound, ch + ": the producer went away during the handshake");
+    auto welcome = receive_message(a->sock.get(), kAnswerTime);
+    if (!welcome)
+        return make_error(welcome.code() == Errc::ProducerGone ? Errc::NotFound : welcome.code(),
+                          ch + ": " + welcome.error().message);
+    if (welcome->msg.type == MsgType::Refused)
+        return make_error(Errc(welcome->msg.arg0 <= uint32_t(Errc::System) ? welcome->msg.arg0
+                                                                            : uint32_t(Errc::Corrupt)),
+                          welcome->msg.get_text());
+    if (welcome->msg.type != MsgType::Welcome || welcome->fds.size() < 2)
+        return make_error(Errc::Corrupt, ch + ": the producer's welcome is malformed");
+    a->epoch = welcome->msg.value;
+    a->seg_fd = std::move(welcome->fds[0]);
+    a->bell_fd = std::move(welcome->fds[1]);
+    if (welcome->fds.size() > 2)
+        a->producer_pidfd = std::move(welcome->fds[2]);
+
+    // The producer's memory: sealed, mapped read-only, header validated.
+    auto size = check_memfd(a->seg_fd.get(), kSealsNoResize, sizeof(SegmentHeader),
+                            ch + ": the producer's memory");
+    if (!size)
+        return size.error();
+    auto seg = map_shared(a->seg_fd.get(), size.value(), false, ch);
+    if (!seg)
+        return seg.error();
+    a->seg_map = std::move(seg.value());
+    auto g = validate_header(a->seg_map.data(), a->seg_map.size(), size.value(), name);
+    if (!g)
+        return g.error();
+    a->view = RingView(a->seg_map.data(), g.value());
+    madvise(a->view.data(), g->total_size - g->data_offset, MADV_POPULATE_READ);
+
+    auto bell_size = check_memfd(a->bell_fd.get(), kSealsNoResize, sizeof(Doorbell),
+                                 ch + ": the doorbell");
+    if (!bell_size)
+        return bell_size.error();
+    auto bell = map_shared(a->bell_fd.get(), sizeof(Doorbell), true, ch + ": the doorbell");
+    if (!bell)
+        return bell.error();
+    a->bell_map = std::move(bell.value());
+
+    // Our own state, which only we write; sealed before the producer sees it.
+    const uint64_t state_size = align_to_page(g->consumer_state_size());
+    auto state_fd = create_memfd("bips-" + name + "-consumer", state_size, name);
+    if (!state_fd)
+        return state_fd.error();
+    a->state_fd = std::move(state_fd.value());
+    auto state = map_shared(a->state_fd.get(), state_size, true, ch + ": consumer state");
+    if (!state)
+        return state.error();
+    a->state_map = std::move(state.value());
+    if (auto r = add_seals(a->state_fd.get(), kSealsNoResize | 0x0001u /* F_SEAL_SEAL */,
+                           "the consumer state");
+        !r)
+        return r.error();
+    a->reader = RingReader(a->view, reinterpret_cast<ConsumerShared *>(a->state_map.data()),
+                           reinterpret_cast<Doorbell *>(a->bell_map.data()));
+    a->reader.init(policy, int32_t(getpid()));
+
+    Message join;
+    join.type = MsgType::Join;
+    join.arg0 = uint32_t(policy);
+    join.arg1 = int32_t(getpid());
+    UniqueFd pidfd = own_pidfd();
+    std::vector<int> fds = {a->state_fd.get()};
+    if (pidfd.valid())
+        fds.push_back(pidfd.get());
+    if (auto r = send_message(a->sock.get(), join, fds); !r)
+        return make_error(Errc::NotFound, ch + ": the producer went away during the handshake");
+    auto joined = receive_message(a->sock.get(), kAnswerTime);
+    if (!joined)
+        return make_error(joined.code() == Errc::ProducerGone ? Errc::NotFound : joined.code(),
+                          ch + ": " + joined.error().message);
+    if (joined->msg.type == MsgType::Refused)
+        return make_error(Errc(joined->msg.arg0 <= uint32_t(Errc::System) ? joined->msg.arg0
+                                                                           : uint32_t(Errc::Corrupt)),
+                          joined->msg.get_text());
+    if (joined->msg.type != MsgType::Joined)
+        return make_error(Errc::Corrupt, ch + ": the producer's answer to joining is malformed");
+    a->entry = joined->msg.arg0;
+    a->reader.join();
+    return a;
+}
 
 class ConsumerImpl {
 public:
@@ -56,8 +205,7 @@ public:
     mutable std::mutex att_mu;
 
     Result<std::shared_ptr<Attachment>> open(Clock::time_point deadline);
-    std::optional<Result<Frame>> handle(RingReader::Poll poll, FrameCopy &fc,
-                                        const std::string &why);
+    std::optional<Result<Frame>> handle(RingReader::Poll poll, FrameCopy &fc);
     void drop_attachment();
 
     // Keeps a smoothed interval between returned frames (for anticipate);
@@ -80,31 +228,11 @@ Result<std::shared_ptr<Attachment>> ConsumerImpl::open(Clock::time_point deadlin
     for (;;) {
         if (interrupted.load(std::memory_order_acquire))
             return make_error(Errc::Timeout, "waiting for channel '" + name + "' was interrupted");
-        auto seg = Segment::open(name, Segment::Access::Consumer);
-        if (seg) {
-            Segment &s = *seg.value();
-            const bool live =
-                s.view().header()->producer_state.load(std::memory_order_acquire) ==
-                    kProducerLive &&
-                s.producer_alive();
-            if (live) {
-                const uint32_t n = s.view().geometry().max_consumers;
-                for (uint32_t i = 0; i < n; ++i) {
-                    if (!s.lock_consumer(i))
-                        continue;
-                    auto a = std::make_shared<Attachment>(std::move(seg.value()), i);
-                    a->reader.join(options.policy, int32_t(getpid()));
-                    return a;
-                }
-                return make_error(Errc::TooManyConsumers,
-                                  "all " + std::to_string(n) + " consumer entries of channel '" +
-                                      name + "' are taken; create the channel with more "
-                                             "consumers or stop one");
-            }
-            // A dead or closing producer's segment: wait for its successor.
-        } else if (seg.code() != Errc::NotFound) {
-            return seg.error();
-        }
+        auto a = join_channel(name, options.policy);
+        if (a)
+            return a;
+        if (a.code() != Errc::NotFound && a.code() != Errc::Busy)
+            return a.error();
         const auto now = Clock::now();
         if (now >= deadline)
             return make_error(Errc::Timeout,
@@ -128,8 +256,7 @@ void ConsumerImpl::drop_attachment()
     att.reset();
 }
 
-std::optional<Result<Frame>> ConsumerImpl::handle(RingReader::Poll poll, FrameCopy &fc,
-                                                  const std::string &why)
+std::optional<Result<Frame>> ConsumerImpl::handle(RingReader::Poll poll, FrameCopy &fc)
 {
     switch (poll) {
     case RingReader::Poll::Empty:
@@ -141,22 +268,20 @@ std::optional<Result<Frame>> ConsumerImpl::handle(RingReader::Poll poll, FrameCo
         return Result<Frame>(make_error(Errc::ProducerGone,
                                         "producer of channel '" + name +
                                             "' closed the channel; reattach to wait for a new one"));
-    case RingReader::Poll::Corrupt:
-        return Result<Frame>(make_error(Errc::Corrupt, "channel '" + name + "': " + why));
     case RingReader::Poll::Frame:
         break;
     }
     if (fc.info_gen != info_gen) {
         uint64_t gen = fc.info_gen;
-        auto text = read_stream_info(att->seg->view(), gen, nullptr);
+        auto text = read_stream_info(att->view, gen, nullptr);
         if (!text) // overwritten by several quick changes: take the newest
-            text = read_stream_info(att->seg->view(), 0, &gen);
+            text = read_stream_info(att->view, 0, &gen);
         info = text.value_or(std::string());
         info_gen = gen;
     }
     Frame f;
     f.att_ = att;
-    f.data_ = att->seg->view().slot_data(fc.slot);
+    f.data_ = att->view.slot_data(fc.slot);
     f.info_ = fc.info;
     f.seq_ = fc.seq;
     f.info_gen_ = fc.info_gen;
@@ -229,7 +354,7 @@ Result<std::unique_ptr<Consumer>> Consumer::attach(std::string_view name,
     if (!att)
         return att.error();
     impl->att = std::move(att.value());
-    impl->info = detail::read_stream_info(impl->att->seg->view(), 0, &impl->info_gen)
+    impl->info = detail::read_stream_info(impl->att->view, 0, &impl->info_gen)
                      .value_or(std::string());
     return std::unique_ptr<Consumer>(new Consumer(std::move(impl)));
 }
@@ -253,12 +378,12 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
     if (ahead.count() > 0 && d.interval.count() > 0 && d.last_arrival != Clock::time_point{})
         wake_at = d.last_arrival + d.interval - ahead;
     auto check_at = start + detail::kLivenessSlice;
-    const auto frames = d.att->seg->view().frames();
+    auto &reader = d.att->reader;
     detail::FrameCopy fc;
     std::string why;
 
     for (;;) {
-        if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why))
+        if (auto r = d.handle(reader.try_next(fc, &why), fc))
             return std::move(*r);
         if (d.interrupted.load(std::memory_order_acquire))
             return make_error(Errc::Timeout, "reading channel '" + d.name + "' was interrupted");
@@ -268,34 +393,38 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
             wake_at = Clock::time_point::max();
         }
         if (now < spin_until && now < deadline) {
-            __builtin_ia32_pause();
+            detail::cpu_relax();
             continue;
         }
         // Check the producer before every Timeout too, so that callers
-        // polling with short timeouts also learn that it died.
+        // polling with short timeouts also learn that it went away.
         if (now >= check_at || now >= deadline) {
             check_at = now + detail::kLivenessSlice;
-            if (!d.att->seg->producer_alive()) {
-                if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why))
+            std::string gone;
+            if (!d.att->connected(&gone)) {
+                if (auto r = d.handle(reader.try_next(fc, &why), fc))
                     return std::move(*r);
                 return make_error(Errc::ProducerGone,
-                                  "producer of channel '" + d.name +
-                                      "' died; reattach to wait for a new one");
+                                  gone.find("dropped this consumer") != std::string::npos
+                                      ? gone
+                                      : "producer of channel '" + d.name + "' went away (" +
+                                            (gone.empty() ? "connection closed" : gone) +
+                                            "); reattach to wait for a new one");
             }
             if (now >= deadline)
                 return make_error(Errc::Timeout, "no frame on channel '" + d.name + "' in time");
         }
-        uint32_t token = frames.prepare();
-        if (auto r = d.handle(d.att->reader.try_next(fc, &why), fc, why)) {
-            frames.finish();
+        const uint32_t token = reader.prepare_wait();
+        if (auto r = d.handle(reader.try_next(fc, &why), fc)) {
+            reader.finish_wait();
             return std::move(*r);
         }
         Clock::duration slice = std::min<Clock::duration>(deadline - now, check_at - now);
         if (wake_at != Clock::time_point::max())
             slice = std::max<Clock::duration>(std::min<Clock::duration>(slice, wake_at - now),
                                               Clock::duration(1));
-        frames.wait(token, std::chrono::duration_cast<std::chrono::nanoseconds>(slice).count());
-        frames.finish();
+        reader.wait(token, std::chrono::duration_cast<std::chrono::nanoseconds>(slice).count());
+        reader.finish_wait();
     }
 }
 
@@ -312,7 +441,7 @@ Result<void> Consumer::reattach(std::chrono::nanoseconds timeout)
         std::lock_guard lock(d.att_mu);
         d.att = std::move(att.value());
     }
-    d.info = detail::read_stream_info(d.att->seg->view(), 0, &d.info_gen).value_or(std::string());
+    d.info = detail::read_stream_info(d.att->view, 0, &d.info_gen).value_or(std::string());
     return {};
 }
 
@@ -321,7 +450,7 @@ void Consumer::interrupt()
     impl_->interrupted.store(true, std::memory_order_release);
     std::lock_guard lock(impl_->att_mu);
     if (impl_->att)
-        impl_->att->seg->view().frames().notify_always();
+        impl_->att->reader.wake_frames();
 }
 
 void Consumer::resume() { impl_->interrupted.store(false, std::memory_order_release); }
@@ -329,10 +458,7 @@ void Consumer::resume() { impl_->interrupted.store(false, std::memory_order_rele
 const std::string &Consumer::stream_info() const { return impl_->info; }
 uint64_t Consumer::stream_info_generation() const { return impl_->info_gen; }
 const std::string &Consumer::name() const { return impl_->name; }
-uint64_t Consumer::epoch() const
-{
-    return impl_->att ? impl_->att->seg->view().header()->epoch : 0;
-}
+uint64_t Consumer::epoch() const { return impl_->att ? impl_->att->epoch : 0; }
 Policy Consumer::policy() const { return impl_->options.policy; }
 
 uint64_t Consumer::received() const
@@ -347,20 +473,39 @@ uint64_t Consumer::skipped() const
 
 ChannelInfo Consumer::info() const
 {
-    if (!impl_->att) {
-        ChannelInfo out;
-        out.name = impl_->name;
+    ChannelInfo out;
+    out.name = impl_->name;
+    if (!impl_->att)
+        return out;
+    const auto &a = *impl_->att;
+    detail::read_counters(a.view, out);
+    out.producer_alive = !detail::polls_ready(a.producer_pidfd.get());
+    // The producer knows every consumer; ask it, and fall back to our own
+    // entry when it does not answer.
+    if (auto all = inspect_channel(impl_->name); all && all->epoch == a.epoch) {
+        out.consumers = all->consumers;
         return out;
     }
-    return impl_->att->seg->snapshot(impl_->att->reader.entry());
+    const auto s = detail::read_consumer(
+        reinterpret_cast<const detail::ConsumerShared *>(a.state_map.data()), a.view.geometry());
+    ConsumerInfo ci;
+    ci.index = a.entry;
+    ci.policy = s.policy;
+    ci.pid = s.pid;
+    ci.alive = true;
+    ci.received = s.received;
+    ci.skipped = s.skipped;
+    ci.held = s.held;
+    out.consumers.push_back(ci);
+    return out;
 }
 
 std::span<const std::byte> Consumer::data_mapping() const
 {
     if (!impl_->att)
         return {};
-    const auto &v = impl_->att->seg->view();
-    return {v.data(), v.geometry().total_size - v.geometry().control_size};
+    const auto &g = impl_->att->view.geometry();
+    return {impl_->att->view.data(), g.total_size - g.data_offset};
 }
 
 } // namespace bips

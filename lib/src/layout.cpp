@@ -30,7 +30,7 @@ uint64_t realtime_ns()
 
 } // namespace
 
-Result<Geometry> plan_geometry(const ProducerOptions &o)
+Result<Geometry> plan_geometry(const ProducerOptions &o, uint64_t page)
 {
     if (o.slot_count < kMinSlots || o.slot_count > kMaxSlots)
         return invalid("slot count", o.slot_count, "2 to 1024 slots");
@@ -43,43 +43,43 @@ Result<Geometry> plan_geometry(const ProducerOptions &o)
     if (o.meta_capacity > kMaxMetaCapacity)
         return invalid("meta capacity", o.meta_capacity, "0 to 65536 bytes");
     if (o.mode > 0777)
-        return invalid("mode", o.mode, "permission bits such as 0600 or 0666");
+        return invalid("mode", o.mode, "permission bits such as 0600 or 0660");
+    if (page < kMinPageSize || page > kMaxPageSize || (page & (page - 1)) != 0)
+        return invalid("page size", page, "a power of two from 4096 to 65536");
 
     Geometry g;
     g.slot_count = o.slot_count;
     g.max_consumers = o.max_consumers;
     g.slot_size = o.slot_size;
-    g.slot_stride = align_up(o.slot_size, kPageSize);
+    g.page_size = uint32_t(page);
+    g.slot_stride = align_up(o.slot_size, page);
     g.info_capacity = o.stream_info_capacity;
     g.meta_capacity = o.meta_capacity;
     g.info_stride = uint32_t(align_up(sizeof(InfoEntry) + o.stream_info_capacity, 64));
     g.bitmap_words = (o.slot_count + 63) / 64;
-    g.consumer_stride = uint32_t(align_up(sizeof(ConsumerEntry) + 8u * g.bitmap_words, 64));
     g.desc_stride = uint32_t(align_up(sizeof(SlotDesc) + o.meta_capacity, 64));
     g.info_offset = sizeof(SegmentHeader);
-    g.consumer_offset = g.info_offset + uint64_t(kInfoEntries) * g.info_stride;
-    g.desc_offset = g.consumer_offset + uint64_t(g.max_consumers) * g.consumer_stride;
+    g.desc_offset = g.info_offset + uint64_t(kInfoEntries) * g.info_stride;
     g.pubring_offset = g.desc_offset + uint64_t(g.slot_count) * g.desc_stride;
-    g.control_size = align_up(g.pubring_offset + 8u * g.slot_count, kPageSize);
-    g.total_size = g.control_size + uint64_t(g.slot_count) * g.slot_stride;
+    g.data_offset = align_up(g.pubring_offset + 8u * g.slot_count, page);
+    g.total_size = g.data_offset + uint64_t(g.slot_count) * g.slot_stride;
     return g;
 }
 
-Result<Geometry> validate_header(const void *control, uint64_t control_len,
-                                 uint64_t file_size, std::string_view name)
+Result<Geometry> validate_header(const void *segment, uint64_t len, uint64_t size,
+                                 std::string_view name)
 {
     const std::string ch = "channel '" + std::string(name) + "'";
-    if (control_len < sizeof(SegmentHeader) || file_size < sizeof(SegmentHeader))
+    if (len < sizeof(SegmentHeader) || size < sizeof(SegmentHeader))
         return make_error(Errc::Corrupt, ch + ": segment is too small to hold a header (" +
-                                             std::to_string(file_size) +
-                                             " bytes); delete the file if no producer uses it");
-    // Copy the immutable part once: a hostile writer cannot change it under us.
+                                             std::to_string(size) + " bytes)");
+    // Copy the immutable part once: a writer cannot change it under us.
     SegmentHeader h;
-    std::memcpy(static_cast<void *>(&h), control, offsetof(SegmentHeader, write_seq));
+    std::memcpy(static_cast<void *>(&h), segment, offsetof(SegmentHeader, write_seq));
 
     if (h.magic != kMagic)
-        return make_error(Errc::Corrupt, ch + ": segment is not a bips channel (bad magic); "
-                                              "delete the file if nothing uses it, or pick another name");
+        return make_error(Errc::Corrupt, ch + ": the producer's memory is not a bips segment "
+                                              "(bad magic)");
     if (h.layout_version != kLayoutVersion)
         return make_error(Errc::Incompatible,
                           ch + ": made with segment layout version " +
@@ -97,27 +97,24 @@ Result<Geometry> validate_header(const void *control, uint64_t control_len,
     o.stream_info_capacity = h.info_capacity;
     o.meta_capacity = h.meta_capacity;
     o.mode = 0;
-    auto planned = plan_geometry(o);
+    auto planned = plan_geometry(o, h.page_size);
     if (!planned)
         return make_error(Errc::Corrupt, ch + ": header holds an impossible geometry (" +
                                              planned.error().message + ")");
     const Geometry &g = planned.value();
     const bool consistent =
         g.slot_stride == h.slot_stride && g.info_stride == h.info_stride &&
-        g.consumer_stride == h.consumer_stride && g.desc_stride == h.desc_stride &&
-        g.bitmap_words == h.bitmap_words && g.info_offset == h.info_offset &&
-        g.consumer_offset == h.consumer_offset && g.desc_offset == h.desc_offset &&
-        g.pubring_offset == h.pubring_offset && g.control_size == h.control_size &&
+        g.desc_stride == h.desc_stride && g.bitmap_words == h.bitmap_words &&
+        g.info_offset == h.info_offset && g.desc_offset == h.desc_offset &&
+        g.pubring_offset == h.pubring_offset && g.data_offset == h.data_offset &&
         g.total_size == h.total_size;
     if (!consistent)
-        return make_error(Errc::Corrupt, ch + ": header offsets and sizes are inconsistent; "
-                                              "`bips clean` removes it once its producer is dead");
-    if (g.total_size > file_size)
+        return make_error(Errc::Corrupt, ch + ": header offsets and sizes are inconsistent");
+    if (g.total_size > size)
         return make_error(Errc::Corrupt, ch + ": header says " + std::to_string(g.total_size) +
-                                             " bytes but the segment file has " +
-                                             std::to_string(file_size));
-    if (g.control_size > control_len)
-        return make_error(Errc::Corrupt, ch + ": control area exceeds the mapping");
+                                             " bytes but the segment has " + std::to_string(size));
+    if (g.total_size > len)
+        return make_error(Errc::Corrupt, ch + ": segment exceeds the mapping");
     return g;
 }
 
@@ -129,7 +126,7 @@ void format_segment(const RingView &view, uint64_t epoch, uint32_t mode, int32_t
     h->layout_version = kLayoutVersion;
     h->header_size = sizeof(SegmentHeader);
     h->total_size = g.total_size;
-    h->control_size = g.control_size;
+    h->data_offset = g.data_offset;
     h->slot_count = g.slot_count;
     h->max_consumers = g.max_consumers;
     h->slot_size = g.slot_size;
@@ -137,11 +134,10 @@ void format_segment(const RingView &view, uint64_t epoch, uint32_t mode, int32_t
     h->info_capacity = g.info_capacity;
     h->meta_capacity = g.meta_capacity;
     h->info_stride = g.info_stride;
-    h->consumer_stride = g.consumer_stride;
     h->desc_stride = g.desc_stride;
     h->bitmap_words = g.bitmap_words;
+    h->page_size = g.page_size;
     h->info_offset = g.info_offset;
-    h->consumer_offset = g.consumer_offset;
     h->desc_offset = g.desc_offset;
     h->pubring_offset = g.pubring_offset;
     h->epoch = epoch;
@@ -152,21 +148,14 @@ void format_segment(const RingView &view, uint64_t epoch, uint32_t mode, int32_t
     h->info_gen.store(0, std::memory_order_relaxed);
     h->eos_marker.store(0, std::memory_order_relaxed);
     h->frame_futex.store(0, std::memory_order_relaxed);
-    h->frame_waiters.store(0, std::memory_order_relaxed);
-    h->space_futex.store(0, std::memory_order_relaxed);
-    h->space_waiters.store(0, std::memory_order_relaxed);
+    h->space_waiting.store(0, std::memory_order_relaxed);
     for (uint32_t k = 0; k < kInfoEntries; ++k) {
         view.info(k)->gen.store(0, std::memory_order_relaxed);
         view.info(k)->size.store(0, std::memory_order_relaxed);
     }
-    for (uint32_t i = 0; i < g.max_consumers; ++i) {
-        view.consumer(i)->state.store(kConsumerFree, std::memory_order_relaxed);
-        for (uint32_t w = 0; w < g.bitmap_words; ++w)
-            view.held(i)[w].store(0, std::memory_order_relaxed);
-    }
     for (uint32_t s = 0; s < g.slot_count; ++s) {
         view.desc(s)->seq.store(kSeqFree, std::memory_order_relaxed);
-        view.pubring(s)->store(kPubEmpty, std::memory_order_relaxed);
+        view.pubring(s)->store(PubEntry::kEmpty, std::memory_order_relaxed);
     }
     // Published last: a process that sees Live sees everything above.
     h->producer_state.store(kProducerLive, std::memory_order_release);

@@ -1,25 +1,32 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// bips: the shared-memory layout of a channel segment (data only, no logic).
+// bips: the shared-memory layout of a channel (data only, no logic).
 //
-// Every struct here lives in memory shared by processes that do not trust
-// each other: standard layout, offsets instead of pointers, lock-free
-// atomics only. This file is the one place that declares cross-process
-// atomics; ring.cpp is the one place that operates on them.
+// A channel lives in three kinds of memfd, each handed over a unix-domain
+// socket (see rendezvous.h and service.h), never named in a file system:
 //
-// Segment, all offsets from the start of the file:
+//   producer segment   written by the producer only; consumers get a
+//                      read-only descriptor of it, sealed against writes
+//                      through new mappings and against any size change.
+//       SegmentHeader                   (geometry, epoch, counters, futex)
+//       InfoEntry x kInfoEntries        (stream info ring, seqlocked)
+//       SlotDesc  x slot_count          (each followed by meta_capacity bytes)
+//       pub ring  x slot_count u64      (sequence -> slot index)
+//       -- page boundary: data_offset --
+//       slot data x slot_count          (slot_stride bytes each, page aligned)
 //
-//   SegmentHeader                      (geometry, epoch, counters, futexes)
-//   InfoEntry     x kInfoEntries       (stream info ring, seqlocked)
-//   ConsumerEntry x max_consumers      (each followed by its held bitmap)
-//   SlotDesc      x slot_count         (each followed by meta_capacity bytes)
-//   pub ring      x slot_count u64     (sequence -> slot index)
-//   -- page boundary: control_size --
-//   slot data     x slot_count         (slot_stride bytes each, page aligned)
+//   consumer state     one per consumer, written by that consumer only; the
+//                      producer maps it read-only and treats every field as
+//                      hostile input. ConsumerShared then its held bitmap.
 //
-// Byte ranges of the file are also used as kernel (OFD) locks, independent
-// of the content: byte 0 is held by the live producer, byte 1 + i by the
-// consumer owning entry i. The kernel drops them when a process dies, in
-// any PID namespace.
+//   doorbell           one page every consumer may write: only the futex
+//                      word that wakes a producer waiting for space. Its
+//                      value means nothing; a peer writing garbage there
+//                      causes at worst a spurious wake-up.
+//
+// Every struct here is standard layout, holds offsets and never pointers,
+// and uses lock-free atomics only. This file declares the cross-process
+// words; ring.cpp is the one module that reads and writes them (signaler.cpp
+// waits and wakes on them). Each field says who writes it and how.
 #pragma once
 
 #include <atomic>
@@ -29,10 +36,10 @@
 
 namespace bips::detail {
 
-inline constexpr uint64_t kMagic = 0x314e484353504942ull; // "BIPSCHN1"
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint64_t kMagic = 0x324e484353504942ull;         // "BIPSCHN2"
+inline constexpr uint64_t kConsumerMagic = 0x324e4f4353504942ull; // "BIPSCON2"
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint32_t kInfoEntries = 4;
-inline constexpr uint64_t kPageSize = 4096;
 
 inline constexpr uint32_t kMinSlots = 2;
 inline constexpr uint32_t kMaxSlots = 1024;
@@ -40,21 +47,44 @@ inline constexpr uint32_t kMaxConsumers = 256;
 inline constexpr uint32_t kMaxInfoCapacity = 1u << 20;
 inline constexpr uint32_t kMaxMetaCapacity = 64u << 10;
 inline constexpr uint64_t kMaxSlotSize = 1ull << 40;
+// Pages from 4 KiB to 64 KiB (arm64 kernels use 4, 16 or 64 KiB).
+inline constexpr uint64_t kMinPageSize = 4096;
+inline constexpr uint64_t kMaxPageSize = 65536;
 
 // SlotDesc::seq values that are not publication sequence numbers.
 inline constexpr uint64_t kSeqFree = ~0ull;
 inline constexpr uint64_t kSeqWriting = ~0ull - 1;
 
-// Pub ring entries pack (sequence << 16) | slot index.
-inline constexpr uint64_t kPubSlotBits = 16;
-inline constexpr uint64_t kPubEmpty = ~0ull;
+// A pub ring entry: which slot holds sequence `seq` (48 bits of it). A small
+// value type instead of raw masks at every use.
+struct PubEntry {
+    static constexpr uint64_t kSlotBits = 16;
+    static constexpr uint64_t kSeqMask = (1ull << (64 - kSlotBits)) - 1;
+    static constexpr uint64_t kEmpty = ~0ull;
+    uint64_t raw = kEmpty;
 
-// EOS marker packs (sequence << 16) | (count & 0xffff); 0 = none yet.
-inline constexpr uint64_t kEosCountBits = 16;
+    static PubEntry make(uint64_t seq, uint32_t slot)
+    {
+        return {((seq & kSeqMask) << kSlotBits) | slot};
+    }
+    bool names(uint64_t seq) const { return raw != kEmpty && (raw >> kSlotBits) == (seq & kSeqMask); }
+    uint32_t slot() const { return uint32_t(raw & ((1ull << kSlotBits) - 1)); }
+};
+static_assert(kMaxSlots <= (1u << PubEntry::kSlotBits));
 
-// Lock bytes of the segment file.
-inline constexpr uint64_t kProducerLockByte = 0;
-inline constexpr uint64_t consumer_lock_byte(uint32_t entry) { return 1 + entry; }
+// The end-of-stream marker: the sequence at which the count-th end of
+// stream happened. 0 = none yet.
+struct EosMarker {
+    static constexpr uint64_t kCountBits = 16;
+    uint64_t raw = 0;
+
+    static EosMarker make(uint64_t seq, uint64_t count)
+    {
+        return {((seq & PubEntry::kSeqMask) << kCountBits) | (count & 0xffff)};
+    }
+    uint64_t count() const { return raw & 0xffff; }
+    uint64_t seq() const { return raw >> kCountBits; }
+};
 
 enum ProducerState : uint32_t {
     kProducerLive = 1,
@@ -62,10 +92,9 @@ enum ProducerState : uint32_t {
 };
 
 enum ConsumerState : uint32_t {
-    kConsumerFree = 0,
     kConsumerActive = 1,
-    // The consumer went away but some of its frames are still alive: the
-    // entry no longer holds the producer back, only its held bits count.
+    // The Consumer object went away but some of its frames are still alive:
+    // the producer ignores its cursor and honours only its held bits.
     kConsumerDetached = 2,
 };
 
@@ -76,80 +105,68 @@ static_assert(AtomicU64::is_always_lock_free);
 static_assert(sizeof(AtomicU32) == 4 && sizeof(AtomicU64) == 8);
 
 struct alignas(64) SegmentHeader {
-    // -- Written once by the creating producer before the segment gets its
-    //    name; readers copy and validate them, never trust them.
+    // -- Written once by the producer before any consumer gets the segment
+    //    (the descriptor hand-over orders it); readers copy and validate.
     uint64_t magic;
     uint32_t layout_version;
     uint32_t header_size;
     uint64_t total_size;
-    uint64_t control_size;  // page-aligned start of slot data
+    uint64_t data_offset;   // page-aligned start of slot data
     uint32_t slot_count;
     uint32_t max_consumers;
     uint64_t slot_size;     // usable bytes of a slot
-    uint64_t slot_stride;   // slot_size rounded up to a page
+    uint64_t slot_stride;   // slot_size rounded up to page_size
     uint32_t info_capacity;
     uint32_t meta_capacity;
     uint32_t info_stride;
-    uint32_t consumer_stride;
     uint32_t desc_stride;
-    uint32_t bitmap_words;  // 64-bit words of each consumer's held bitmap
+    uint32_t bitmap_words;  // 64-bit words of a consumer's held bitmap
+    uint32_t page_size;     // the producer's page size; offsets align to it
     uint64_t info_offset;
-    uint64_t consumer_offset;
     uint64_t desc_offset;
     uint64_t pubring_offset;
     uint64_t epoch;
-    int32_t producer_pid;
+    int32_t producer_pid;   // informational, in the producer's namespace
     uint32_t mode;
     uint64_t created_realtime_ns;
-    uint8_t reserved0[256 - 136];
+    uint8_t reserved0[256 - 128];
 
-    // -- Producer-written state.
+    // -- Producer-written counters: write_seq with seq_cst (pairs with the
+    //    consumers' waiting flags), the others with release.
     alignas(64) AtomicU64 write_seq;   // frames published; next sequence
     AtomicU64 info_gen;                // generation of the current info
-    AtomicU64 eos_marker;              // see kEosCountBits
+    AtomicU64 eos_marker;              // EosMarker
     AtomicU32 producer_state;          // ProducerState
     uint32_t reserved1;
 
-    // -- Futex words. Consumers sleep on frame_futex, the producer on
-    //    space_futex; the *_waiters counts let wakers skip the syscall.
+    // -- Futex words. Consumers sleep on frame_futex (the producer bumps it,
+    //    seq_cst, when it wakes them). The producer sleeps on the doorbell
+    //    and sets space_waiting (seq_cst) first, so consumers that free
+    //    space know whether to ring.
     alignas(64) AtomicU32 frame_futex;
-    AtomicU32 frame_waiters;
-    alignas(64) AtomicU32 space_futex;
-    AtomicU32 space_waiters;
+    AtomicU32 space_waiting;
     alignas(64) uint8_t reserved2[64];
 };
 static_assert(std::is_standard_layout_v<SegmentHeader>);
-static_assert(offsetof(SegmentHeader, reserved0) == 136);
+static_assert(offsetof(SegmentHeader, reserved0) == 128);
 static_assert(offsetof(SegmentHeader, write_seq) == 256);
-static_assert(sizeof(SegmentHeader) == 512);
+static_assert(sizeof(SegmentHeader) == 448);
 
-// One stream info generation. Seqlocked: gen is 0 while being written.
+// One stream info generation. Seqlocked by the producer: gen is 0 while the
+// entry is being written (store with acq_rel exchange), its number once done
+// (release). Readers copy with acquire loads and re-check gen.
 struct alignas(64) InfoEntry {
     AtomicU64 gen;
     AtomicU32 size;
     uint32_t reserved;
     uint8_t pad[48];
-    // followed by info_capacity bytes
+    // followed by info_capacity bytes, read and written as AtomicU64 words
 };
 static_assert(sizeof(InfoEntry) == 64);
 
-struct alignas(64) ConsumerEntry {
-    AtomicU32 state;       // ConsumerState, owned by the lock holder
-    AtomicU32 policy;      // Policy; a detaching consumer turns Latest
-    int32_t pid;
-    uint32_t reserved;
-    uint64_t attached_realtime_ns;
-    uint8_t pad0[40];
-    alignas(64) AtomicU64 cursor;   // next sequence this consumer reads
-    AtomicU64 received;
-    AtomicU64 skipped;
-    uint8_t pad1[40];
-    // followed by bitmap_words AtomicU64: bit i set = holds slot i
-};
-static_assert(std::is_standard_layout_v<ConsumerEntry>);
-static_assert(sizeof(ConsumerEntry) == 128);
-static_assert(offsetof(ConsumerEntry, cursor) == 64);
-
+// Written by the producer. seq is the publication protocol word (seq_cst);
+// the other fields are written before seq is stored (release) and copied by
+// readers before they validate them.
 struct alignas(64) SlotDesc {
     AtomicU64 seq;          // kSeqFree, kSeqWriting or the publication seq
     uint64_t size;
@@ -164,5 +181,35 @@ struct alignas(64) SlotDesc {
 };
 static_assert(std::is_standard_layout_v<SlotDesc>);
 static_assert(sizeof(SlotDesc) == 64);
+
+// A consumer's own state, in its own memfd. Written only by that consumer;
+// the producer reads it (never trusting it) to know what the consumer still
+// needs, and `bips info` shows the counters.
+struct alignas(64) ConsumerShared {
+    uint64_t magic;            // kConsumerMagic, written before hand-over
+    uint32_t bitmap_words;     // words of held bitmap that follow
+    int32_t pid;               // informational, consumer's namespace
+    uint64_t attached_realtime_ns;
+    AtomicU32 state;           // ConsumerState (release)
+    AtomicU32 policy;          // Policy (release)
+    uint8_t pad0[32];
+    alignas(64) AtomicU64 cursor;   // next sequence it reads (seq_cst)
+    AtomicU64 received;             // relaxed counters
+    AtomicU64 skipped;
+    AtomicU32 waiting;              // 1 while it sleeps on frame_futex (seq_cst)
+    uint32_t reserved;
+    uint8_t pad1[32];
+    // followed by bitmap_words AtomicU64: bit i set = holds slot i (seq_cst)
+};
+static_assert(std::is_standard_layout_v<ConsumerShared>);
+static_assert(sizeof(ConsumerShared) == 128);
+static_assert(offsetof(ConsumerShared, cursor) == 64);
+
+// The shared doorbell page.
+struct alignas(64) Doorbell {
+    AtomicU32 space_futex; // bumped by whoever frees space, then FUTEX_WAKE
+    uint8_t pad[60];
+};
+static_assert(sizeof(Doorbell) == 64);
 
 } // namespace bips::detail

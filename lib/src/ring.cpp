@@ -1,37 +1,59 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// bips: the ring protocol (slot hand-out, publication, reading, reclaim).
+// bips: the ring protocol (slot hand-out, publication, reading, waiting).
+// The one module that touches the cross-process words of layout.h; every
+// access below names its memory order, and the pairs are commented.
 #include "ring.h"
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <ctime>
 
 namespace bips::detail {
 
 namespace {
 
-constexpr uint64_t kSeqMask48 = (1ull << (64 - kPubSlotBits)) - 1;
-
-uint64_t pub_entry(uint64_t seq, uint32_t slot)
-{
-    return ((seq & kSeqMask48) << kPubSlotBits) | slot;
-}
-
-inline void set_bit(std::basic_string<uint64_t> &bits, uint32_t i)
-{
-    bits[i / 64] |= 1ull << (i % 64);
-}
-inline void clear_bit(std::basic_string<uint64_t> &bits, uint32_t i)
-{
-    bits[i / 64] &= ~(1ull << (i % 64));
-}
-inline bool test_bit(const std::basic_string<uint64_t> &bits, uint32_t i)
+inline void set_bit(std::vector<uint64_t> &bits, uint32_t i) { bits[i / 64] |= 1ull << (i % 64); }
+inline void clear_bit(std::vector<uint64_t> &bits, uint32_t i) { bits[i / 64] &= ~(1ull << (i % 64)); }
+inline bool test_bit(const std::vector<uint64_t> &bits, uint32_t i)
 {
     return bits[i / 64] & (1ull << (i % 64));
 }
 
+// The held bitmap that follows a consumer state.
+inline const AtomicU64 *held_words(const ConsumerShared *c)
+{
+    return reinterpret_cast<const AtomicU64 *>(reinterpret_cast<const std::byte *>(c) +
+                                               sizeof(ConsumerShared));
+}
+inline AtomicU64 *held_words(ConsumerShared *c)
+{
+    return reinterpret_cast<AtomicU64 *>(reinterpret_cast<std::byte *>(c) + sizeof(ConsumerShared));
+}
+
+// Bits of word w that name real slots (a consumer may set others).
+inline uint64_t valid_bits(const Geometry &g, uint32_t w)
+{
+    const uint32_t rest = g.slot_count - w * 64;
+    return rest >= 64 ? ~0ull : (1ull << rest) - 1;
+}
+
+uint64_t realtime_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
 } // namespace
 
+// ------------------------------------------------------------ stream info
+
+// Seqlock read without fences, in a form ThreadSanitizer checks: the
+// producer stores every data word with release after zeroing gen with an
+// acq_rel exchange; we load gen (acquire), every word (acquire), then gen
+// again. A word written by a newer generation synchronises with its store,
+// so the second gen load then sees 0 or the newer generation.
 std::optional<std::string> read_stream_info(const RingView &view, uint64_t gen,
                                             uint64_t *gen_out)
 {
@@ -42,17 +64,20 @@ std::optional<std::string> read_stream_info(const RingView &view, uint64_t gen,
         *gen_out = gen;
     if (gen == 0)
         return std::string();
-    InfoEntry *e = view.info(uint32_t(gen % kInfoEntries));
-    // Seqlock read: a generation change during the copy means it was
-    // overwritten; the entry's size is untrusted and clamped.
+    const uint32_t k = uint32_t(gen % kInfoEntries);
+    InfoEntry *e = view.info(k);
     for (int attempt = 0; attempt < 4; ++attempt) {
-        uint64_t s1 = e->gen.load(std::memory_order_acquire);
+        const uint64_t s1 = e->gen.load(std::memory_order_acquire);
         if (s1 != gen)
             return std::nullopt;
-        uint32_t size = std::min(e->size.load(std::memory_order_relaxed), g.info_capacity);
-        std::string out(size, '\0');
-        std::memcpy(out.data(), view.info_data(uint32_t(gen % kInfoEntries)), size);
-        std::atomic_thread_fence(std::memory_order_acquire);
+        const uint32_t size = std::min(e->size.load(std::memory_order_acquire), g.info_capacity);
+        std::string out((size + 7) / 8 * 8, '\0');
+        const AtomicU64 *words = view.info_words(k);
+        for (size_t w = 0; w < out.size() / 8; ++w) {
+            const uint64_t v = words[w].load(std::memory_order_acquire);
+            std::memcpy(out.data() + 8 * w, &v, 8);
+        }
+        out.resize(size);
         if (e->gen.load(std::memory_order_relaxed) == s1)
             return out;
     }
@@ -72,35 +97,35 @@ void read_counters(const RingView &view, ChannelInfo &out)
     out.max_consumers = g.max_consumers;
     out.segment_bytes = g.total_size;
     out.published = h->write_seq.load(std::memory_order_acquire);
-    out.end_of_streams = h->eos_marker.load(std::memory_order_acquire) & 0xffff;
+    out.end_of_streams = EosMarker{h->eos_marker.load(std::memory_order_acquire)}.count();
     out.producer_closed = h->producer_state.load(std::memory_order_acquire) == kProducerClosed;
     out.stream_info = read_stream_info(view, 0, nullptr).value_or(std::string());
-    out.consumers.clear();
-    for (uint32_t i = 0; i < g.max_consumers; ++i) {
-        ConsumerEntry *c = view.consumer(i);
-        if (c->state.load(std::memory_order_acquire) != kConsumerActive)
-            continue;
-        ConsumerInfo ci;
-        ci.index = i;
-        ci.policy = c->policy.load(std::memory_order_relaxed) == uint32_t(Policy::Latest)
-                        ? Policy::Latest
-                        : Policy::Lossless;
-        ci.pid = c->pid;
-        ci.received = c->received.load(std::memory_order_relaxed);
-        ci.skipped = c->skipped.load(std::memory_order_relaxed);
-        for (uint32_t w = 0; w < g.bitmap_words; ++w)
-            ci.held += uint32_t(std::popcount(view.held(i)[w].load(std::memory_order_relaxed)));
-        out.consumers.push_back(ci);
-    }
+}
+
+ConsumerSnapshot read_consumer(const ConsumerShared *c, const Geometry &g)
+{
+    ConsumerSnapshot s;
+    s.detached = c->state.load(std::memory_order_acquire) != kConsumerActive;
+    s.policy = c->policy.load(std::memory_order_acquire) == uint32_t(Policy::Lossless)
+                   ? Policy::Lossless
+                   : Policy::Latest;
+    s.pid = c->pid;
+    s.cursor = c->cursor.load(std::memory_order_acquire);
+    s.received = c->received.load(std::memory_order_relaxed);
+    s.skipped = c->skipped.load(std::memory_order_relaxed);
+    for (uint32_t w = 0; w < g.bitmap_words; ++w)
+        s.held += uint32_t(std::popcount(held_words(c)[w].load(std::memory_order_relaxed) &
+                                         valid_bits(g, w)));
+    return s;
 }
 
 // ---------------------------------------------------------------- writer
 
-RingWriter::RingWriter(const RingView &view) : view_(view)
+RingWriter::RingWriter(const RingView &view, Doorbell *bell) : view_(view), bell_(bell)
 {
     const Geometry &g = view_.geometry();
     next_seq_ = view_.header()->write_seq.load(std::memory_order_acquire);
-    eos_count_ = view_.header()->eos_marker.load(std::memory_order_acquire) & 0xffff;
+    eos_count_ = EosMarker{view_.header()->eos_marker.load(std::memory_order_acquire)}.count();
     owned_.assign(g.bitmap_words, 0);
     scratch_.assign(g.bitmap_words, 0);
 }
@@ -110,31 +135,40 @@ bool RingWriter::owns(uint32_t slot) const
     return slot < view_.geometry().slot_count && test_bit(owned_, slot);
 }
 
+bool RingWriter::held_by_anyone(uint32_t slot) const
+{
+    const uint32_t word = slot / 64;
+    const uint64_t bit = 1ull << (slot % 64);
+    for (const ConsumerShared *c : consumers_)
+        if (c && (held_words(c)[word].load(std::memory_order_seq_cst) & bit))
+            return true;
+    return false;
+}
+
 std::optional<uint32_t> RingWriter::try_acquire()
 {
     const Geometry &g = view_.geometry();
 
     // Snapshot what consumers still need: the oldest unread sequence of any
-    // lossless consumer, and the union of every entry's held slots.
+    // active lossless consumer (clamped: a cursor beyond what was published
+    // needs nothing), and the union of every consumer's held slots.
     uint64_t min_cursor = UINT64_MAX;
     std::fill(scratch_.begin(), scratch_.end(), 0);
-    for (uint32_t i = 0; i < g.max_consumers; ++i) {
-        ConsumerEntry *c = view_.consumer(i);
-        const uint32_t state = c->state.load(std::memory_order_seq_cst);
-        if (state == kConsumerFree)
+    for (const ConsumerShared *c : consumers_) {
+        if (!c)
             continue;
-        if (state == kConsumerActive &&
+        if (c->state.load(std::memory_order_seq_cst) == kConsumerActive &&
             c->policy.load(std::memory_order_seq_cst) == uint32_t(Policy::Lossless))
-            min_cursor = std::min(min_cursor, c->cursor.load(std::memory_order_seq_cst));
+            min_cursor = std::min(min_cursor,
+                                  std::min(c->cursor.load(std::memory_order_seq_cst), next_seq_));
         for (uint32_t w = 0; w < g.bitmap_words; ++w)
-            scratch_[w] |= view_.held(i)[w].load(std::memory_order_seq_cst);
+            scratch_[w] |= held_words(c)[w].load(std::memory_order_seq_cst) & valid_bits(g, w);
     }
 
     // Candidates, best first: the most recent publication nobody needs
     // except the newest frame (its pages are still in the CPU caches, so the
-    // producer's working set stays at two or three slots instead of all of
-    // them), then a never-used slot, then the newest frame, which is what
-    // latest consumers want and so is reused last.
+    // producer's working set stays at two or three slots), then a never-used
+    // slot, then the newest frame, which latest consumers want.
     const uint64_t newest = next_seq_ ? next_seq_ - 1 : kSeqFree;
     for (uint32_t attempt = 0; attempt < g.slot_count; ++attempt) {
         uint32_t recent = UINT32_MAX, unused = UINT32_MAX, latest = UINT32_MAX;
@@ -142,7 +176,8 @@ std::optional<uint32_t> RingWriter::try_acquire()
         for (uint32_t s = 0; s < g.slot_count; ++s) {
             if (test_bit(owned_, s) || test_bit(scratch_, s))
                 continue;
-            const uint64_t seq = view_.desc(s)->seq.load(std::memory_order_acquire);
+            // Only this process writes seq: relaxed suffices to read it back.
+            const uint64_t seq = view_.desc(s)->seq.load(std::memory_order_relaxed);
             if (seq == kSeqFree) {
                 if (unused == UINT32_MAX)
                     unused = s;
@@ -158,21 +193,17 @@ std::optional<uint32_t> RingWriter::try_acquire()
         const uint32_t best = recent != UINT32_MAX ? recent : unused != UINT32_MAX ? unused : latest;
         if (best == UINT32_MAX)
             return std::nullopt;
-        const uint64_t best_seq = view_.desc(best)->seq.load(std::memory_order_acquire);
+        SlotDesc *d = view_.desc(best);
+        const uint64_t best_seq = d->seq.load(std::memory_order_relaxed);
 
         // Claim, then look again for a consumer that took the slot since the
-        // snapshot. Consumers set their bit before checking the sequence, so
-        // either we see the bit or they see kSeqWriting.
-        SlotDesc *d = view_.desc(best);
+        // snapshot. Consumers set their bit before checking the sequence
+        // (RingReader::try_next), so either we see the bit or they see
+        // kSeqWriting.
         d->seq.store(kSeqWriting, std::memory_order_seq_cst);
-        const uint32_t word = best / 64;
-        const uint64_t bit = 1ull << (best % 64);
-        bool held = false;
-        for (uint32_t i = 0; i < g.max_consumers && !held; ++i)
-            held = view_.held(i)[word].load(std::memory_order_seq_cst) & bit;
-        if (held) {
+        if (held_by_anyone(best)) {
             d->seq.store(best_seq, std::memory_order_seq_cst);
-            scratch_[word] |= bit;
+            set_bit(scratch_, best);
             continue;
         }
         set_bit(owned_, best);
@@ -197,10 +228,17 @@ void RingWriter::publish(uint32_t slot, const FrameInfo &info, std::span<const s
 
     const uint64_t seq = next_seq_++;
     d->seq.store(seq, std::memory_order_release);
-    view_.pubring(seq)->store(pub_entry(seq, slot), std::memory_order_release);
+    view_.pubring(seq)->store(PubEntry::make(seq, slot).raw, std::memory_order_release);
+    // seq_cst: pairs with each consumer's waiting flag (RingReader::prepare_wait).
     h->write_seq.store(seq + 1, std::memory_order_seq_cst);
     clear_bit(owned_, slot);
-    view_.frames().notify();
+    bool waiting = false;
+    for (const ConsumerShared *c : consumers_)
+        waiting = waiting || (c && c->waiting.load(std::memory_order_seq_cst) != 0);
+    if (waiting) {
+        h->frame_futex.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake(&h->frame_futex);
+    }
 }
 
 void RingWriter::discard(uint32_t slot)
@@ -211,7 +249,7 @@ void RingWriter::discard(uint32_t slot)
     // the pub ring sees the sequence mismatch and skips it.
     view_.desc(slot)->seq.store(kSeqFree, std::memory_order_seq_cst);
     clear_bit(owned_, slot);
-    view_.space().notify();
+    wake_space();
 }
 
 void RingWriter::set_stream_info(std::string_view info)
@@ -221,10 +259,16 @@ void RingWriter::set_stream_info(std::string_view info)
     const uint32_t k = uint32_t(gen % kInfoEntries);
     InfoEntry *e = view_.info(k);
     const uint32_t size = uint32_t(std::min<size_t>(info.size(), view_.geometry().info_capacity));
-    e->gen.store(0, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    std::memcpy(view_.info_data(k), info.data(), size);
-    e->size.store(size, std::memory_order_relaxed);
+    // Seqlock write, see read_stream_info: the exchange keeps the data
+    // stores after it, each data store releases.
+    e->gen.exchange(0, std::memory_order_acq_rel);
+    AtomicU64 *words = view_.info_words(k);
+    for (uint32_t w = 0; w < (size + 7) / 8; ++w) {
+        uint64_t v = 0;
+        std::memcpy(&v, info.data() + 8 * w, std::min<size_t>(8, size - 8 * w));
+        words[w].store(v, std::memory_order_release);
+    }
+    e->size.store(size, std::memory_order_release);
     e->gen.store(gen, std::memory_order_release);
     h->info_gen.store(gen, std::memory_order_release);
 }
@@ -232,116 +276,162 @@ void RingWriter::set_stream_info(std::string_view info)
 void RingWriter::end_of_stream()
 {
     ++eos_count_;
-    const uint64_t marker = ((next_seq_ & kSeqMask48) << kEosCountBits) | (eos_count_ & 0xffff);
-    view_.header()->eos_marker.store(marker, std::memory_order_seq_cst);
-    view_.frames().notify();
+    view_.header()->eos_marker.store(EosMarker::make(next_seq_, eos_count_).raw,
+                                     std::memory_order_seq_cst);
+    view_.header()->frame_futex.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&view_.header()->frame_futex);
 }
 
 void RingWriter::close()
 {
     view_.header()->producer_state.store(kProducerClosed, std::memory_order_seq_cst);
-    view_.frames().notify_always();
+    view_.header()->frame_futex.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&view_.header()->frame_futex);
 }
 
-void RingWriter::reclaim_consumer(uint32_t i)
+uint32_t RingWriter::pressure(const ConsumerShared *c) const
 {
-    const Geometry &g = view_.geometry();
-    if (i >= g.max_consumers)
-        return;
-    for (uint32_t w = 0; w < g.bitmap_words; ++w)
-        view_.held(i)[w].store(0, std::memory_order_seq_cst);
-    view_.consumer(i)->state.store(kConsumerFree, std::memory_order_seq_cst);
-    view_.space().notify();
+    if (!c)
+        return 0;
+    const ConsumerSnapshot s = read_consumer(c, view_.geometry());
+    const bool behind = !s.detached && s.policy == Policy::Lossless && s.cursor < next_seq_;
+    return s.held + (behind ? view_.geometry().slot_count : 0);
+}
+
+uint32_t RingWriter::prepare_wait()
+{
+    // seq_cst: pairs with RingReader::ring_doorbell's load of space_waiting.
+    view_.header()->space_waiting.fetch_add(1, std::memory_order_seq_cst);
+    return bell_->space_futex.load(std::memory_order_seq_cst);
+}
+
+void RingWriter::wait(uint32_t token, int64_t rel_ns) { futex_wait(&bell_->space_futex, token, rel_ns); }
+
+void RingWriter::finish_wait()
+{
+    view_.header()->space_waiting.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void RingWriter::wake_space()
+{
+    bell_->space_futex.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&bell_->space_futex);
 }
 
 // ---------------------------------------------------------------- reader
 
-RingReader::RingReader(const RingView &view, uint32_t entry) : view_(view), entry_(entry) {}
+RingReader::RingReader(const RingView &view, ConsumerShared *own, Doorbell *bell)
+    : view_(view), own_(own), bell_(bell) {}
 
-void RingReader::join(Policy policy, int32_t pid)
+void RingReader::init(Policy policy, int32_t pid)
 {
     const Geometry &g = view_.geometry();
-    SegmentHeader *h = view_.header();
-    ConsumerEntry *c = view_.consumer(entry_);
+    own_->magic = kConsumerMagic;
+    own_->bitmap_words = g.bitmap_words;
+    own_->pid = pid;
+    own_->attached_realtime_ns = realtime_ns();
     for (uint32_t w = 0; w < g.bitmap_words; ++w)
-        view_.held(entry_)[w].store(0, std::memory_order_relaxed);
+        held_words(own_)[w].store(0, std::memory_order_relaxed);
     policy_ = policy;
-    c->policy.store(uint32_t(policy), std::memory_order_relaxed);
-    c->pid = pid;
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    c->attached_realtime_ns = uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
-    c->received.store(0, std::memory_order_relaxed);
-    c->skipped.store(0, std::memory_order_relaxed);
+    own_->policy.store(uint32_t(policy), std::memory_order_relaxed);
+    own_->received.store(0, std::memory_order_relaxed);
+    own_->skipped.store(0, std::memory_order_relaxed);
+    own_->waiting.store(0, std::memory_order_relaxed);
+    cursor_ = view_.header()->write_seq.load(std::memory_order_seq_cst);
+    own_->cursor.store(cursor_, std::memory_order_relaxed);
+    own_->state.store(kConsumerActive, std::memory_order_release);
+}
+
+void RingReader::join()
+{
+    SegmentHeader *h = view_.header();
     // Markers already published before we joined are not ours to report.
-    eos_seen_ = h->eos_marker.load(std::memory_order_acquire) & 0xffff;
-    cursor_ = h->write_seq.load(std::memory_order_seq_cst);
-    c->cursor.store(cursor_, std::memory_order_seq_cst);
-    c->state.store(kConsumerActive, std::memory_order_seq_cst);
+    eos_seen_ = EosMarker{h->eos_marker.load(std::memory_order_acquire)}.count();
+    cursor_ = std::max(cursor_, h->write_seq.load(std::memory_order_seq_cst));
+    own_->cursor.store(cursor_, std::memory_order_seq_cst);
 }
 
 void RingReader::leave()
 {
     const Geometry &g = view_.geometry();
     for (uint32_t w = 0; w < g.bitmap_words; ++w)
-        view_.held(entry_)[w].store(0, std::memory_order_seq_cst);
-    view_.consumer(entry_)->state.store(kConsumerFree, std::memory_order_seq_cst);
-    view_.space().notify();
+        held_words(own_)[w].store(0, std::memory_order_seq_cst);
+    ring_doorbell();
 }
 
 void RingReader::detach()
 {
-    view_.consumer(entry_)->state.store(kConsumerDetached, std::memory_order_seq_cst);
-    view_.space().notify();
+    own_->state.store(kConsumerDetached, std::memory_order_seq_cst);
+    ring_doorbell();
+}
+
+void RingReader::ring_doorbell()
+{
+    // seq_cst: pairs with RingWriter::prepare_wait. Only a waiting
+    // producer is woken, so the common case makes no system call.
+    if (view_.header()->space_waiting.load(std::memory_order_seq_cst) == 0)
+        return;
+    bell_->space_futex.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&bell_->space_futex);
 }
 
 RingReader::Poll RingReader::try_next(FrameCopy &out, std::string *why)
 {
     const Geometry &g = view_.geometry();
     SegmentHeader *h = view_.header();
-    ConsumerEntry *c = view_.consumer(entry_);
+    AtomicU64 *held = held_words(own_);
 
     for (;;) {
         // An end-of-stream marker is due once every frame before it is read.
-        const uint64_t marker = h->eos_marker.load(std::memory_order_acquire);
-        if (marker != 0 && (marker & 0xffff) != (eos_seen_ & 0xffff) &&
-            (cursor_ & kSeqMask48) >= (marker >> kEosCountBits)) {
-            eos_seen_ = marker & 0xffff;
+        const EosMarker marker{h->eos_marker.load(std::memory_order_acquire)};
+        if (marker.raw != 0 && marker.count() != (eos_seen_ & 0xffff) &&
+            (cursor_ & PubEntry::kSeqMask) >= marker.seq()) {
+            eos_seen_ = marker.count();
             return Poll::EndOfStream;
         }
 
         const uint64_t w = h->write_seq.load(std::memory_order_seq_cst);
+        if (cursor_ > w) {
+            // Ahead of the producer (its counter went back or was garbage
+            // before): resynchronise instead of waiting forever.
+            cursor_ = w;
+            own_->cursor.store(cursor_, std::memory_order_seq_cst);
+        }
         if (cursor_ >= w) {
-            if (h->producer_state.load(std::memory_order_seq_cst) == kProducerClosed &&
-                cursor_ >= h->write_seq.load(std::memory_order_seq_cst))
+            if (h->producer_state.load(std::memory_order_seq_cst) == kProducerClosed)
                 return Poll::Closed;
             return Poll::Empty;
         }
+        // Anything older than slot_count frames is gone for sure: jump over
+        // it at once rather than one sequence at a time.
+        if (w - cursor_ > g.slot_count)
+            move_past(w - g.slot_count - 1, w - g.slot_count - cursor_);
 
         const uint64_t s = policy_ == Policy::Latest ? w - 1 : cursor_;
-        const uint64_t e = view_.pubring(s)->load(std::memory_order_acquire);
-        uint32_t slot = uint32_t(e & ((1u << kPubSlotBits) - 1));
-        bool gone = e == kPubEmpty || (e >> kPubSlotBits) != (s & kSeqMask48);
+        const PubEntry e{view_.pubring(s)->load(std::memory_order_acquire)};
+        const uint32_t slot = e.slot();
+        bool gone = !e.names(s);
         if (!gone && slot >= g.slot_count) {
+            ++corrupt_;
             if (why)
                 *why = "pub ring names slot " + std::to_string(slot) + " of " +
                        std::to_string(g.slot_count);
-            return Poll::Corrupt;
+            gone = true;
         }
         const uint32_t word = slot / 64;
         const uint64_t bit = 1ull << (slot % 64);
         if (!gone) {
             // Hold first, then check: pairs with RingWriter::try_acquire.
-            view_.held(entry_)[word].fetch_or(bit, std::memory_order_seq_cst);
+            held[word].fetch_or(bit, std::memory_order_seq_cst);
             if (view_.desc(slot)->seq.load(std::memory_order_seq_cst) != s) {
-                view_.held(entry_)[word].fetch_and(~bit, std::memory_order_seq_cst);
-                view_.space().notify();
+                held[word].fetch_and(~bit, std::memory_order_seq_cst);
+                ring_doorbell();
                 gone = true;
             }
         }
         if (gone) {
-            // The frame was reused before we got it (a latest consumer losing
-            // a race, or a lossless one joining mid-publication): skip it.
+            // Reused before we got it (a latest consumer losing a race, a
+            // lossless one joining mid-publication) or unreadable: skip it.
             move_past(s, s + 1 - cursor_);
             continue;
         }
@@ -358,20 +448,24 @@ RingReader::Poll RingReader::try_next(FrameCopy &out, std::string *why)
         out.info_gen = d->info_gen;
         const uint32_t meta_size = d->meta_size;
         if (out.info.size > g.slot_size || meta_size > g.meta_capacity) {
-            view_.held(entry_)[word].fetch_and(~bit, std::memory_order_seq_cst);
+            held[word].fetch_and(~bit, std::memory_order_seq_cst);
+            ring_doorbell();
+            ++corrupt_;
             if (why)
                 *why = "frame " + std::to_string(s) + " claims " + std::to_string(out.info.size) +
-                       " bytes and " + std::to_string(meta_size) + " bytes of metadata; slots hold " +
-                       std::to_string(g.slot_size) + " and " + std::to_string(g.meta_capacity);
-            return Poll::Corrupt;
+                       " bytes and " + std::to_string(meta_size) +
+                       " bytes of metadata; slots hold " + std::to_string(g.slot_size) + " and " +
+                       std::to_string(g.meta_capacity);
+            move_past(s, s + 1 - cursor_);
+            continue;
         }
         out.meta.assign(view_.meta(slot), view_.meta(slot) + meta_size);
 
         move_past(s, s - cursor_);
-        c->received.store(c->received.load(std::memory_order_relaxed) + 1,
-                          std::memory_order_relaxed);
+        own_->received.store(own_->received.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
         if (policy_ == Policy::Lossless)
-            view_.space().notify();
+            ring_doorbell();
         return Poll::Frame;
     }
 }
@@ -379,30 +473,40 @@ RingReader::Poll RingReader::try_next(FrameCopy &out, std::string *why)
 void RingReader::move_past(uint64_t seq, uint64_t skipped)
 {
     // Only this reader writes its counters: plain load + store suffices.
-    ConsumerEntry *c = view_.consumer(entry_);
     if (skipped)
-        c->skipped.store(c->skipped.load(std::memory_order_relaxed) + skipped,
-                         std::memory_order_relaxed);
+        own_->skipped.store(own_->skipped.load(std::memory_order_relaxed) + skipped,
+                            std::memory_order_relaxed);
     cursor_ = seq + 1;
-    c->cursor.store(cursor_, std::memory_order_seq_cst);
+    // seq_cst: the producer's snapshot of cursors (RingWriter::try_acquire).
+    own_->cursor.store(cursor_, std::memory_order_seq_cst);
 }
 
 void RingReader::release(uint32_t slot)
 {
     if (slot >= view_.geometry().slot_count)
         return;
-    view_.held(entry_)[slot / 64].fetch_and(~(1ull << (slot % 64)), std::memory_order_seq_cst);
-    view_.space().notify();
+    held_words(own_)[slot / 64].fetch_and(~(1ull << (slot % 64)), std::memory_order_seq_cst);
+    ring_doorbell();
 }
 
-uint64_t RingReader::received() const
+uint32_t RingReader::prepare_wait()
 {
-    return view_.consumer(entry_)->received.load(std::memory_order_relaxed);
+    // seq_cst: pairs with RingWriter::publish's store of write_seq and its
+    // scan of waiting flags: either it sees us waiting or we see its frame.
+    own_->waiting.store(1, std::memory_order_seq_cst);
+    return view_.header()->frame_futex.load(std::memory_order_seq_cst);
 }
 
-uint64_t RingReader::skipped() const
+void RingReader::wait(uint32_t token, int64_t rel_ns)
 {
-    return view_.consumer(entry_)->skipped.load(std::memory_order_relaxed);
+    futex_wait(&view_.header()->frame_futex, token, rel_ns);
 }
+
+void RingReader::finish_wait() { own_->waiting.store(0, std::memory_order_relaxed); }
+
+void RingReader::wake_frames() { futex_wake(&view_.header()->frame_futex); }
+
+uint64_t RingReader::received() const { return own_->received.load(std::memory_order_relaxed); }
+uint64_t RingReader::skipped() const { return own_->skipped.load(std::memory_order_relaxed); }
 
 } // namespace bips::detail

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// bips: the ring protocol over a mapped segment, independent of files.
+// bips: the ring protocol over mapped memory, independent of descriptors.
 //
-// RingWriter (one per segment, the producer) and RingReader (one per
-// consumer entry) operate on memory they are given: a real shared mapping
-// or, in tests, a plain byte arena. Liveness (who is dead) is decided by the
-// caller; the ring only offers reclaim_consumer().
+// RingWriter (the producer) and RingReader (one per consumer) operate on
+// memory they are given: real shared mappings or, in tests, plain byte
+// arenas. This is the one module that reads and writes the cross-process
+// words declared in layout.h.
 //
 // Slot life cycle: FREE -> WRITING (producer owns it) -> PUBLISHED(seq) ->
 // WRITING again once no lossless consumer still has to read it and no
-// consumer holds it. Holding is recorded in each consumer's bitmap; the
+// consumer holds it. Holding is recorded in each consumer's own bitmap; the
 // producer and a consumer racing for the same slot resolve it Dekker-style
 // (each stores, then loads the other's word, all sequentially consistent),
 // so at least one of them backs off.
@@ -23,10 +23,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace bips::detail {
 
-// Validated geometry of a segment, kept in process-local memory.
+// Validated geometry of a producer segment, kept in process-local memory.
 struct Geometry {
     uint32_t slot_count = 0;
     uint32_t max_consumers = 0;
@@ -35,59 +36,52 @@ struct Geometry {
     uint32_t info_capacity = 0;
     uint32_t meta_capacity = 0;
     uint32_t info_stride = 0;
-    uint32_t consumer_stride = 0;
     uint32_t desc_stride = 0;
     uint32_t bitmap_words = 0;
+    uint32_t page_size = 0;
     uint64_t info_offset = 0;
-    uint64_t consumer_offset = 0;
     uint64_t desc_offset = 0;
     uint64_t pubring_offset = 0;
-    uint64_t control_size = 0;
+    uint64_t data_offset = 0;
     uint64_t total_size = 0;
+
+    // Bytes of a consumer state memfd for this geometry.
+    uint64_t consumer_state_size() const
+    {
+        return sizeof(ConsumerShared) + 8ull * bitmap_words;
+    }
 };
 
-// Computes the geometry for producer options (InvalidArgument on bad ones).
-Result<Geometry> plan_geometry(const ProducerOptions &options);
+// Computes the geometry for producer options and a page size (a power of
+// two from 4 to 64 KiB). InvalidArgument on bad options.
+Result<Geometry> plan_geometry(const ProducerOptions &options, uint64_t page_size);
 
-// Checks a header read from `size` bytes of control memory of a file of
-// `file_size` bytes and returns its geometry (Corrupt / Incompatible).
-// `header` is copied first, so a concurrent writer cannot change it midway.
-Result<Geometry> validate_header(const void *control, uint64_t control_len,
-                                 uint64_t file_size, std::string_view name);
+// Checks a header at the start of `len` mapped bytes of a segment of
+// `size` bytes and returns its geometry (Corrupt / Incompatible). The
+// header is copied first, so a concurrent writer cannot change it midway.
+Result<Geometry> validate_header(const void *segment, uint64_t len, uint64_t size,
+                                 std::string_view name);
 
-// Process-local pointers into one mapping. control covers
-// [0, control_size), data covers the slot data (may be a separate mapping).
+// Process-local pointers into a producer segment.
 class RingView {
 public:
     RingView() = default;
-    RingView(std::byte *control, std::byte *data, const Geometry &g)
-        : control_(control), data_(data), g_(g) {}
+    RingView(std::byte *base, const Geometry &g) : base_(base), g_(g) {}
 
     const Geometry &geometry() const { return g_; }
-    SegmentHeader *header() const { return reinterpret_cast<SegmentHeader *>(control_); }
+    SegmentHeader *header() const { return reinterpret_cast<SegmentHeader *>(base_); }
     InfoEntry *info(uint32_t k) const
     {
-        return reinterpret_cast<InfoEntry *>(control_ + g_.info_offset +
-                                             uint64_t(k) * g_.info_stride);
+        return reinterpret_cast<InfoEntry *>(base_ + g_.info_offset + uint64_t(k) * g_.info_stride);
     }
-    std::byte *info_data(uint32_t k) const
+    AtomicU64 *info_words(uint32_t k) const
     {
-        return reinterpret_cast<std::byte *>(info(k)) + sizeof(InfoEntry);
-    }
-    ConsumerEntry *consumer(uint32_t i) const
-    {
-        return reinterpret_cast<ConsumerEntry *>(control_ + g_.consumer_offset +
-                                                 uint64_t(i) * g_.consumer_stride);
-    }
-    AtomicU64 *held(uint32_t i) const
-    {
-        return reinterpret_cast<AtomicU64 *>(reinterpret_cast<std::byte *>(consumer(i)) +
-                                             sizeof(ConsumerEntry));
+        return reinterpret_cast<AtomicU64 *>(reinterpret_cast<std::byte *>(info(k)) +
+                                             sizeof(InfoEntry));
     }
     SlotDesc *desc(uint32_t slot) const
     {
-        return reinterpret_cast<SlotDesc *>(control_ + g_.desc_offset +
-                                            uint64_t(slot) * g_.desc_stride);
+        return reinterpret_cast<SlotDesc *>(base_ + g_.desc_offset + uint64_t(slot) * g_.desc_stride);
     }
     std::byte *meta(uint32_t slot) const
     {
@@ -95,28 +89,17 @@ public:
     }
     AtomicU64 *pubring(uint64_t seq) const
     {
-        return reinterpret_cast<AtomicU64 *>(control_ + g_.pubring_offset) +
-               (seq % g_.slot_count);
+        return reinterpret_cast<AtomicU64 *>(base_ + g_.pubring_offset) + (seq % g_.slot_count);
     }
     std::byte *slot_data(uint32_t slot) const
     {
-        return data_ + uint64_t(slot) * g_.slot_stride;
+        return base_ + g_.data_offset + uint64_t(slot) * g_.slot_stride;
     }
-    std::byte *control() const { return control_; }
-    // Consumers sleep on frames(); the producer sleeps on space().
-    Signaler frames() const
-    {
-        return Signaler(&header()->frame_futex, &header()->frame_waiters);
-    }
-    Signaler space() const
-    {
-        return Signaler(&header()->space_futex, &header()->space_waiters);
-    }
-    std::byte *data() const { return data_; }
+    std::byte *base() const { return base_; }
+    std::byte *data() const { return base_ + g_.data_offset; }
 
 private:
-    std::byte *control_ = nullptr;
-    std::byte *data_ = nullptr;
+    std::byte *base_ = nullptr;
     Geometry g_;
 };
 
@@ -128,14 +111,31 @@ void format_segment(const RingView &view, uint64_t epoch, uint32_t mode, int32_t
 std::optional<std::string> read_stream_info(const RingView &view, uint64_t gen,
                                             uint64_t *gen_out);
 
-// Fills the counters of a ChannelInfo from the segment (no liveness).
+// Fills the producer-side fields of a ChannelInfo from the segment.
 void read_counters(const RingView &view, ChannelInfo &out);
 
+// One consumer state as the producer sees it: untrusted, validated here.
+struct ConsumerSnapshot {
+    bool detached = false;
+    Policy policy = Policy::Latest;
+    int32_t pid = 0;
+    uint64_t cursor = 0;
+    uint64_t received = 0;
+    uint64_t skipped = 0;
+    uint32_t held = 0;
+};
+ConsumerSnapshot read_consumer(const ConsumerShared *c, const Geometry &g);
+
 // Producer side. Not thread-safe: the caller serialises (ProducerImpl holds
-// a mutex). The wake-up helpers are safe from any thread.
+// a mutex); the consumer list may change only under that serialisation.
 class RingWriter {
 public:
-    explicit RingWriter(const RingView &view);
+    RingWriter() = default;
+    RingWriter(const RingView &view, Doorbell *bell);
+
+    // The consumers to honour: read-only mappings of their states, any of
+    // them nullptr. The span must stay valid until the next call.
+    void set_consumers(std::span<const ConsumerShared *const> consumers) { consumers_ = consumers; }
 
     // A free slot: the most recent publication nobody needs other than the
     // newest frame (cache-hot), else a never-used slot, else the newest
@@ -148,19 +148,30 @@ public:
     void end_of_stream();
     // Marks the channel closed and wakes everyone.
     void close();
-    // Frees entry i and everything it held. The caller has proven that the
-    // consumer is dead (its kernel lock could be taken).
-    void reclaim_consumer(uint32_t i);
+    // How much consumer `c` holds the producer back: slots it holds, plus
+    // slot_count when it is a lossless reader that has not read everything.
+    uint32_t pressure(const ConsumerShared *c) const;
+
+    // The producer's side of waiting for space (sleeps on the doorbell).
+    uint32_t prepare_wait();
+    void wait(uint32_t token, int64_t rel_ns);
+    void finish_wait();
+    // Wakes a producer sleeping for space (from any thread of this process).
+    void wake_space();
 
     uint64_t published() const { return next_seq_; }
     const RingView &view() const { return view_; }
 
 private:
+    bool held_by_anyone(uint32_t slot) const;
+
     RingView view_;
+    Doorbell *bell_ = nullptr;
+    std::span<const ConsumerShared *const> consumers_;
     uint64_t next_seq_ = 0;
     uint64_t eos_count_ = 0;
-    std::basic_string<uint64_t> owned_;   // process-local bitmap of WRITING slots
-    std::basic_string<uint64_t> scratch_; // union of held bitmaps, per call
+    std::vector<uint64_t> owned_;   // process-local bitmap of WRITING slots
+    std::vector<uint64_t> scratch_; // union of held bitmaps, per call
 };
 
 // A frame as copied out of its descriptor, validated.
@@ -172,42 +183,55 @@ struct FrameCopy {
     std::basic_string<std::byte> meta;
 };
 
-// Consumer side of one entry. try_next/join/leave from one thread;
-// release() from any thread.
+// Consumer side: the producer's segment (read-only), the consumer's own
+// state (read-write) and the doorbell. try_next/join/leave from one
+// thread; release() from any thread.
 class RingReader {
 public:
-    enum class Poll { Frame, Empty, EndOfStream, Closed, Corrupt };
+    enum class Poll { Frame, Empty, EndOfStream, Closed };
 
     RingReader() = default;
-    RingReader(const RingView &view, uint32_t entry);
+    RingReader(const RingView &view, ConsumerShared *own, Doorbell *bell);
 
-    // Initialises the (already locked) entry and starts at the next frame.
-    void join(Policy policy, int32_t pid);
-    // Clears the entry. Held slots are dropped too: call only when no Frame
-    // of this entry is still alive, else use detach().
+    // Fills the own state before it is handed to the producer.
+    void init(Policy policy, int32_t pid);
+    // Starts at the next frame (after the producer accepted us).
+    void join();
+    // Drops every held slot (no Frame of this reader may still be alive).
     void leave();
-    // The consumer goes away while frames are still held: stop constraining
-    // the producer and leave the consumer list, but keep the held bits
-    // until the frames are released.
+    // The consumer goes away while frames are still held: stop
+    // constraining the producer; only the held bits count until released.
     void detach();
 
+    // The next frame for the policy. A frame whose descriptor fails
+    // validation is skipped and counted in `corrupt` (and `why` says why),
+    // never returned and never retried.
     Poll try_next(FrameCopy &out, std::string *why);
     void release(uint32_t slot);
 
+    // The consumer's side of waiting for frames (its own waiting flag).
+    uint32_t prepare_wait();
+    void wait(uint32_t token, int64_t rel_ns);
+    void finish_wait();
+    // Wakes this process's sleeping readers of the same segment.
+    void wake_frames();
+
     uint64_t received() const;
     uint64_t skipped() const;
+    uint64_t corrupt() const { return corrupt_; }
     const RingView &view() const { return view_; }
-    uint32_t entry() const { return entry_; }
 
 private:
-    // Sets the cursor after `seq`, counting `skipped` frames.
     void move_past(uint64_t seq, uint64_t skipped);
+    void ring_doorbell();
 
     RingView view_;
-    uint32_t entry_ = 0;
+    ConsumerShared *own_ = nullptr;
+    Doorbell *bell_ = nullptr;
     Policy policy_ = Policy::Lossless;
     uint64_t cursor_ = 0;
     uint64_t eos_seen_ = 0;
+    uint64_t corrupt_ = 0;
 };
 
 } // namespace bips::detail

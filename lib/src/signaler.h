@@ -1,38 +1,22 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// bips: cross-process wake-ups on futex words inside the segment.
+// bips: cross-process futex wait and wake on words in shared mappings.
 //
 // Uses the shared futex operations (not FUTEX_*_PRIVATE, which is what
-// std::atomic::wait uses and which does not cross processes). A waiter
-// announces itself in a waiter count so that a notifier with nobody waiting
-// makes no system call. Every wait is bounded by its timeout.
+// std::atomic::wait uses and which does not cross processes). Both work on
+// read-only mappings too: waking does not write the word. Callers keep
+// their own "somebody waits" flags (see ring.cpp) so that a notifier with
+// nobody waiting makes no system call.
 #pragma once
 
 #include "layout.h"
 
 namespace bips::detail {
 
-class Signaler {
-public:
-    Signaler() = default;
-    Signaler(AtomicU32 *word, AtomicU32 *waiters) : word_(word), waiters_(waiters) {}
+// Sleeps while *word == token, at most rel_ns nanoseconds (<= 0: returns
+// at once). EAGAIN, EINTR and timeouts all mean "re-check".
+void futex_wait(const AtomicU32 *word, uint32_t token, int64_t rel_ns);
 
-    // Protocol for a waiter (all loads/stores sequentially consistent):
-    //   uint32_t token = s.prepare();   // counts us as a waiter
-    //   if (!condition()) s.wait(token, rel_ns);
-    //   s.finish();
-    // A notifier changes the condition first, then calls notify().
-    uint32_t prepare() const;
-    void wait(uint32_t token, int64_t rel_ns) const;
-    void finish() const;
-
-    // Wakes every waiter; a no-op without system call when nobody waits.
-    void notify() const;
-    // Wakes every waiter unconditionally (closing, interrupting).
-    void notify_always() const;
-
-private:
-    AtomicU32 *word_ = nullptr;
-    AtomicU32 *waiters_ = nullptr;
-};
+// Wakes every process sleeping on `word`.
+void futex_wake(const AtomicU32 *word);
 
 } // namespace bips::detail

@@ -120,38 +120,38 @@ inline std::vector<std::string> folder_entries(const std::string &path)
     return out;
 }
 
-// Points BIPS_SHM_DIR at `dir` for this process and the children it
+// Points BIPS_DIR at `dir` for this process and the children it
 // forks, and restores the previous value when the scope ends.
-class ShmDirOverride {
+class ChannelDirOverride {
 public:
-    explicit ShmDirOverride(const std::string &dir)
+    explicit ChannelDirOverride(const std::string &dir)
     {
-        if (const char *old = getenv("BIPS_SHM_DIR"))
+        if (const char *old = getenv("BIPS_DIR"))
             old_ = old;
-        setenv("BIPS_SHM_DIR", dir.c_str(), 1);
+        setenv("BIPS_DIR", dir.c_str(), 1);
     }
-    ~ShmDirOverride()
+    ~ChannelDirOverride()
     {
         if (old_)
-            setenv("BIPS_SHM_DIR", old_->c_str(), 1);
+            setenv("BIPS_DIR", old_->c_str(), 1);
         else
-            unsetenv("BIPS_SHM_DIR");
+            unsetenv("BIPS_DIR");
     }
-    ShmDirOverride(const ShmDirOverride &) = delete;
-    ShmDirOverride &operator=(const ShmDirOverride &) = delete;
+    ChannelDirOverride(const ChannelDirOverride &) = delete;
+    ChannelDirOverride &operator=(const ChannelDirOverride &) = delete;
 
 private:
     std::optional<std::string> old_;
 };
 
-// A private segment folder (a fresh directory under /dev/shm) used as
-// BIPS_SHM_DIR. Tests that leave dead producers behind or call
+// A private channel folder (a fresh directory under /dev/shm) used as
+// BIPS_DIR. Tests that leave dead producers behind or call
 // clean_channels() use one, so they never touch other tests' channels.
 // Removes its files on destruction.
-class ShmDir {
+class ChannelDir {
 public:
-    ShmDir() : path_(make_folder()), env_(path_) {}
-    ~ShmDir()
+    ChannelDir() : path_(make_folder()), env_(path_) {}
+    ~ChannelDir()
     {
         if (path_.empty())
             return;
@@ -159,8 +159,8 @@ public:
             unlink((path_ + "/" + f).c_str());
         rmdir(path_.c_str());
     }
-    ShmDir(const ShmDir &) = delete;
-    ShmDir &operator=(const ShmDir &) = delete;
+    ChannelDir(const ChannelDir &) = delete;
+    ChannelDir &operator=(const ChannelDir &) = delete;
 
     bool ok() const { return !path_.empty(); }
     const std::string &path() const { return path_; }
@@ -176,7 +176,7 @@ private:
     }
 
     std::string path_;
-    ShmDirOverride env_;
+    ChannelDirOverride env_;
 };
 
 // A pipe used to hand single bytes between a parent and a forked child.

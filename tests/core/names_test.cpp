@@ -76,23 +76,23 @@ TEST(ChannelName, ProducerAndConsumerRefuseBadNames)
     }
 }
 
-// segment_path puts a channel in shm_directory(), which follows
-// BIPS_SHM_DIR and defaults to /dev/shm.
-TEST(ChannelName, SegmentPathFollowsShmDirectory)
+// channel_path puts a channel in channel_directory(), which follows
+// BIPS_DIR and defaults to /dev/shm.
+TEST(ChannelName, ChannelPathFollowsChannelDirectory)
 {
     {
-        bips_test::ShmDir dir;
+        bips_test::ChannelDir dir;
         ASSERT_TRUE(dir.ok());
-        EXPECT_EQ(shm_directory(), dir.path());
-        std::string p = segment_path("cam0");
+        EXPECT_EQ(channel_directory(), dir.path());
+        std::string p = channel_path("cam0");
         EXPECT_EQ(p.rfind(dir.path() + "/", 0), 0u) << p;
         EXPECT_NE(p.find("cam0"), std::string::npos) << p;
         EXPECT_EQ(p.find('/', dir.path().size() + 1), std::string::npos)
-            << "the segment is directly in the folder: " << p;
+            << "the socket is directly in the folder: " << p;
     }
-    if (getenv("BIPS_SHM_DIR") == nullptr) {
-        EXPECT_EQ(shm_directory(), "/dev/shm");
-        EXPECT_EQ(segment_path("cam0").rfind("/dev/shm/", 0), 0u);
+    if (getenv("BIPS_DIR") == nullptr) {
+        EXPECT_EQ(channel_directory(), "/dev/shm");
+        EXPECT_EQ(channel_path("cam0").rfind("/dev/shm/", 0), 0u);
     }
 }
 

@@ -40,7 +40,7 @@ bool intact(const std::byte *data, uint64_t seq)
 // re-checked after a pause.
 TEST(Stress, LatestReaderNeverSeesItsFrameOverwritten)
 {
-    ShmDir dir;
+    ChannelDir dir;
     ASSERT_TRUE(dir.ok());
     const std::string name = unique_name("race");
     ProducerOptions o;
@@ -96,7 +96,7 @@ TEST(Stress, LatestReaderNeverSeesItsFrameOverwritten)
 // in order, intact, however the threads interleave.
 TEST(Stress, TwoLosslessReadersGetEveryFrameIntact)
 {
-    ShmDir dir;
+    ChannelDir dir;
     ASSERT_TRUE(dir.ok());
     const std::string name = unique_name("two");
     ProducerOptions o;
@@ -154,7 +154,7 @@ TEST(Stress, TwoLosslessReadersGetEveryFrameIntact)
 // order, and still honours its timeout when the stream stops.
 TEST(Stress, AnticipatingConsumerGetsEveryPacedFrame)
 {
-    ShmDir dir;
+    ChannelDir dir;
     ASSERT_TRUE(dir.ok());
     const std::string name = unique_name("ahead");
     ProducerOptions o;

@@ -46,58 +46,72 @@ const char *policy_name(Policy policy) noexcept;
 // starting with '.'. The error message names the offending character.
 Result<void> validate_channel_name(std::string_view name);
 
-// Folder that holds the segments: $BIPS_SHM_DIR if set, else /dev/shm.
-// Producers and consumers must agree on it (containers share /dev/shm).
-std::string shm_directory();
+// Folder that holds the channels' sockets: $BIPS_DIR if set, else
+// /dev/shm. Producers and consumers must agree on it; it is all that
+// containers need to share (memory travels over the sockets).
+std::string channel_directory();
 
-// Path of the segment file of a channel (no validation).
-std::string segment_path(std::string_view name);
+// The system's page size (4, 16 or 64 KiB on arm64), read at run time,
+// and `bytes` rounded up to a multiple of it. Slots are page aligned.
+uint64_t page_size() noexcept;
+uint64_t round_up_to_page(uint64_t bytes) noexcept;
+
+// Path of the socket of a channel (no validation): <directory>/bips-<name>.
+std::string channel_path(std::string_view name);
 
 // One consumer entry as seen from outside.
 struct ConsumerInfo {
     uint32_t index = 0;  // entry in the channel's consumer table
     Policy policy = Policy::Lossless;
     int32_t pid = 0;     // in the consumer's own PID namespace: informational
-    bool alive = false;  // the consumer still holds its kernel lock
+    bool alive = false;  // the producer still serves it (connected, process alive)
     uint64_t received = 0;
     uint64_t skipped = 0;
     uint32_t held = 0;   // frames it holds right now
 };
 
-// A snapshot of a channel's header and counters. Any process that can read
-// the segment file can take one; counters are read without stopping anyone.
+// A snapshot of a channel's header and counters. Any process that may
+// connect to the channel's socket can take one; counters are read without
+// stopping anyone.
 struct ChannelInfo {
     std::string name;
     uint32_t layout_version = 0;
     uint64_t epoch = 0;          // bumped by each producer takeover
-    bool producer_alive = false; // a producer holds the channel's kernel lock
+    bool producer_alive = false; // a producer listens on the channel's socket
     bool producer_closed = false;// the producer exited cleanly
     int32_t producer_pid = 0;    // informational (PID namespaces differ)
-    uint32_t mode = 0;           // permission bits of the segment file
+    uint32_t mode = 0;           // permission bits of the channel socket
     uint32_t slot_count = 0;
     uint64_t slot_size = 0;
     uint32_t max_consumers = 0;
-    uint64_t segment_bytes = 0;
+    uint64_t segment_bytes = 0;  // bytes of the producer's shared memory
     uint64_t published = 0;      // frames published in this epoch
     uint64_t end_of_streams = 0; // end-of-stream markers published
     std::string stream_info;     // the current stream info (caps, format)
     std::vector<ConsumerInfo> consumers; // attached entries only
 };
 
-// Reads a channel's header and counters. Errors: NotFound, Corrupt,
-// Incompatible, PermissionDenied.
+// Asks a channel's producer for its header and counters (bounded: a
+// producer that does not answer within 2 s gives Timeout). A name left by
+// a producer that died gives a ChannelInfo with producer_alive false and
+// only name and mode set. Errors: NotFound (no such name), Corrupt (the name
+// holds something else; the message says what), Incompatible,
+// PermissionDenied, Timeout.
 Result<ChannelInfo> inspect_channel(std::string_view name);
 
-// Every channel in shm_directory(). Segments that cannot be read are listed
-// in `problems` as "name: message" rather than failing the whole listing.
+// Every channel in channel_directory(). A dead producer's name is listed
+// with producer_alive false; names that cannot be read are listed in
+// `problems` as "name: message" rather than failing the whole listing.
+// Never blocks on what it finds (FIFOs, unresponsive producers).
 struct ChannelList {
     std::vector<ChannelInfo> channels;
     std::vector<std::string> problems;
 };
 Result<ChannelList> list_channels();
 
-// Removes the segments whose producer is dead (and half-created temporary
-// files of crashed producers), and nothing else. Returns the names removed.
+// Removes the names whose producer is dead (and temporary names of
+// crashed producers), and nothing else: never a live channel, even one
+// that a new producer takes over meanwhile. Returns the names removed.
 Result<std::vector<std::string>> clean_channels();
 
 } // namespace bips

@@ -91,7 +91,10 @@ public:
     // The next frame for this consumer's policy, waiting up to `timeout`.
     // Errors: Timeout; EndOfStream (once per marker, in order with frames);
     // ProducerGone (the producer exited or died and every frame it
-    // published for us has been read: call reattach()); Corrupt.
+    // published for us has been read, or it dropped this consumer for
+    // holding it back longer than its max_wait: call reattach()). A frame
+    // whose descriptor fails validation is skipped and counted in
+    // skipped(), never returned.
     Result<Frame> next(std::chrono::nanoseconds timeout);
 
     // After ProducerGone: waits up to `timeout` for a producer on the same

@@ -4,6 +4,7 @@
 
 #include <bips/channel.h>
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -17,7 +18,12 @@ struct ProducerOptions {
     uint32_t max_consumers = 16;     // 1 .. 256 consumer entries
     uint32_t stream_info_capacity = 16384; // bytes of stream info (caps)
     uint32_t meta_capacity = 1024;   // bytes of per-frame metadata
-    uint32_t mode = 0600;            // permission bits of the segment file
+    uint32_t mode = 0600;            // permission bits of the channel socket
+    // How long the producer may wait for the consumers that hold it back
+    // (lossless readers behind, slots held) before it drops the one that
+    // holds it back most; that consumer gets ProducerGone with the reason
+    // and may reattach. 0 waits forever (strict lossless).
+    std::chrono::nanoseconds max_wait = std::chrono::seconds(2);
 };
 
 // A slot handed out by acquire(): writable memory the caller fills and then
@@ -84,8 +90,10 @@ public:
     void interrupt();
     void resume();
 
-    // Reclaims the entries (and held slots) of consumers that died. Returns
-    // how many were reclaimed. acquire() also does this when it has to wait.
+    // Consumers that die are dropped (their held slots freed) by the
+    // producer's service thread as soon as the kernel reports the death.
+    // This waits until every death before the call has been handled and
+    // returns how many consumers died since the previous call.
     uint32_t reap_dead_consumers();
 
     // Consumers attached now (dead ones reaped first).

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips: the producer's service thread: accepts consumers on the channel
+// socket, hands them the segment, maps their states, and drops them when
+// they leave, die (socket hang-up or pidfd exit) or are evicted.
+//
+// Everything a peer sends is hostile input: a peer that does not finish
+// its handshake in time, sends a malformed message, a descriptor that is
+// not a sealed memfd of the right size, or anything after joining, is
+// dropped; nothing it does blocks this thread (non-blocking sockets, every
+// wait bounded) or the producer's publishing.
+#include "guards.h"
+#include "producer_core.h"
+#include "shm.h"
+#include "wire.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+namespace bips::detail {
+
+namespace {
+
+constexpr auto kHandshakeTime = std::chrono::seconds(2);
+constexpr size_t kMaxPending = 64; // connections still in their handshake
+
+Message make(MsgType type)
+{
+    Message m;
+    m.type = type;
+    return m;
+}
+
+void refuse(Link &l, Errc code, const std::string &text)
+{
+    Message m = make(MsgType::Refused);
+    m.arg0 = uint32_t(code);
+    m.set_text(text);
+    (void)send_message(l.sock.get(), m);
+}
+
+class Service {
+public:
+    explicit Service(ProducerImpl &p) : p_(p) {}
+    void run();
+
+private:
+    void accept_new();
+    // Returns false when the link must be dropped.
+    bool handle(Link &l);
+    bool on_hello(Link &l, const Received &r);
+    bool on_join(Link &l, Received &r);
+    void drop(size_t i, const std::string &notice = {});
+    ConsumerRecord record(uint32_t index, const ConsumerShared *c) const;
+
+    ProducerImpl &p_;
+};
+
+void Service::run()
+{
+    std::vector<pollfd> fds;
+    while (!p_.stopping.load(std::memory_order_acquire)) {
+        fds.clear();
+        fds.push_back({p_.wake.get(), POLLIN, 0});
+        fds.push_back({p_.sock.fd.get(), POLLIN, 0});
+        auto next_deadline = Clock::now() + std::chrono::seconds(1);
+        for (auto &l : p_.links) {
+            fds.push_back({l->sock.get(), POLLIN, 0});
+            fds.push_back({l->pidfd.get(), POLLIN, 0}); // -1 is ignored by poll
+            if (l->phase != Link::Phase::Joined)
+                next_deadline = std::min(next_deadline, l->deadline);
+        }
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+            next_deadline - Clock::now());
+        int n = poll(fds.data(), fds.size(), int(std::max<int64_t>(wait.count(), 0)) + 1);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (fds[0].revents & POLLIN) {
+            uint64_t v;
+            (void)!read(p_.wake.get(), &v, sizeof(v));
+        }
+        // Evictions asked for by the producer thread.
+        std::vector<std::pair<uint32_t, std::string>> evict;
+        {
+            std::lock_guard lock(p_.mu);
+            for (uint32_t i = 0; i < p_.evictions.size(); ++i)
+                if (!p_.evictions[i].empty())
+                    evict.emplace_back(i, std::exchange(p_.evictions[i], std::string()));
+        }
+        for (auto &[index, why] : evict)
+            for (size_t i = 0; i < p_.links.size(); ++i)
+                if (p_.links[i]->index == index) {
+                    drop(i, why);
+                    break;
+                }
+        // Links that are gone, spoke or ran out of time. fds was built
+        // before the evictions: match by descriptor, not by position.
+        const auto now = Clock::now();
+        for (size_t i = p_.links.size(); i-- > 0;) {
+            Link &l = *p_.links[i];
+            short sock_ev = 0, pid_ev = 0;
+            for (size_t k = 2; k + 1 < fds.size(); k += 2)
+                if (fds[k].fd == l.sock.get()) {
+                    sock_ev = fds[k].revents;
+                    pid_ev = fds[k + 1].revents;
+                    break;
+                }
+            bool keep = !(pid_ev & (POLLIN | POLLHUP | POLLERR));
+            if (keep && (sock_ev & (POLLIN | POLLHUP | POLLERR)))
+                keep = handle(l);
+            if (keep && l.phase != Link::Phase::Joined && now >= l.deadline)
+                keep = false;
+            if (!keep)
+                drop(i);
+        }
+        if (fds[1].revents & POLLIN)
+            accept_new();
+        p_.cycles.fetch_add(1, std::memory_order_release);
+    }
+    while (!p_.links.empty())
+        drop(p_.links.size() - 1);
+}
+
+void Service::accept_new()
+{
+    for (;;) {
+        int fd = accept4(p_.sock.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        auto l = std::make_unique<Link>();
+        l->sock.reset(fd);
+        const size_t pending = size_t(std::count_if(
+            p_.links.begin(), p_.links.end(),
+            [](const auto &x) { return x->phase != Link::Phase::Joined; }));
+        if (pending >= kMaxPending)
+            continue; // a flood of idle connections: refuse by closing
+        l->deadline = Clock::now() + kHandshakeTime;
+        l->fork_token = register_fork_fd(fd);
+        p_.links.push_back(std::move(l));
+    }
+}
+
+bool Service::handle(Link &l)
+{
+    auto r = receive_message(l.sock.get(), std::chrono::milliseconds(0));
+    if (!r)
+        return r.code() == Errc::Timeout; // spurious wake-up: keep
+    switch (l.phase) {
+    case Link::Phase::Greeting:
+        return r->msg.type == MsgType::Hello && on_hello(l, r.value());
+    case Link::Phase::Welcomed:
+        return r->msg.type == MsgType::Join && on_join(l, r.value());
+    case Link::Phase::Joined:
+        l.left = r->msg.type == MsgType::Leave;
+        return false; // nothing else is expected after joining
+    }
+    return false;
+}
+
+ConsumerRecord Service::record(uint32_t index, const ConsumerShared *c) const
+{
+    const ConsumerSnapshot s = read_consumer(c, p_.view.geometry());
+    ConsumerRecord rec{};
+    rec.index = index;
+    rec.policy = uint32_t(s.policy);
+    rec.pid = s.pid;
+    rec.held = s.held;
+    rec.received = s.received;
+    rec.skipped = s.skipped;
+    rec.cursor = s.cursor;
+    rec.detached = s.detached;
+    return rec;
+}
+
+bool Service::on_hello(Link &l, const Received &r)
+{
+    if (r.msg.arg0 == uint32_t(Role::Inspect)) {
+        std::vector<ConsumerRecord> recs;
+        {
+            std::lock_guard lock(p_.mu);
+            for (uint32_t i = 0; i < p_.joined.size(); ++i)
+                if (p_.joined[i])
+                    recs.push_back(record(i, p_.joined[i]));
+        }
+        Message m = make(MsgType::Welcome);
+        m.value = p_.epoch;
+        m.arg0 = uint32_t(recs.size());
+        const int fds[] = {p_.seg_ro.get()};
+        (void)send_message(l.sock.get(), m, fds,
+                           std::as_bytes(std::span<const ConsumerRecord>(recs)));
+        return false; // one answer, then close
+    }
+    if (r.msg.arg0 != uint32_t(Role::Consumer))
+        return false;
+    const size_t joined = p_.consumer_total.load();
+    const size_t welcomed = size_t(std::count_if(
+        p_.links.begin(), p_.links.end(),
+        [](const auto &x) { return x->phase == Link::Phase::Welcomed; }));
+    if (joined + welcomed >= p_.joined.size()) {
+        refuse(l, Errc::TooManyConsumers,
+               "all " + std::to_string(p_.joined.size()) + " consumer places of channel '" +
+                   p_.name + "' are taken; stop a consumer, or start the producer with more "
+                             "(ProducerOptions::max_consumers)");
+        return false;
+    }
+    Message m = make(MsgType::Welcome);
+    m.value = p_.epoch;
+    std::vector<int> fds = {p_.seg_ro.get(), p_.bell_fd.get()};
+    if (p_.pidfd.valid())
+        fds.push_back(p_.pidfd.get());
+    if (!send_message(l.sock.get(), m, fds))
+        return false;
+    l.phase = Link::Phase::Welcomed;
+    return true;
+}
+
+bool Service::on_join(Link &l, Received &r)
+{
+    const Geometry &g = p_.view.geometry();
+    if (r.fds.empty()) {
+        refuse(l, Errc::Corrupt, "join without a consumer state");
+        return false;
+    }
+    const uint64_t need = g.consumer_state_size();
+    auto size = check_memfd(r.fds[0].get(), kSealsNoResize, need, "the consumer's state");
+    if (!size) {
+        refuse(l, Errc::Corrupt, size.error().message);
+        return false;
+    }
+    auto map = map_shared(r.fds[0].get(), need, false, "the consumer's state");
+    if (!map) {
+        refuse(l, map.code(), map.error().message);
+        return false;
+    }
+    auto *state = reinterpret_cast<const ConsumerShared *>(map->data());
+    if (state->magic != kConsumerMagic) {
+        refuse(l, Errc::Corrupt, "the consumer's state is not a bips consumer state");
+        return false;
+    }
+    uint32_t index = UINT32_MAX;
+    {
+        std::lock_guard lock(p_.mu);
+        for (uint32_t i = 0; i < p_.joined.size() && index == UINT32_MAX; ++i)
+            if (!p_.joined[i] && p_.evictions[i].empty())
+                index = i;
+        if (index != UINT32_MAX) {
+            p_.joined[index] = state;
+            p_.consumer_total.fetch_add(1);
+        }
+    }
+    if (index == UINT32_MAX) {
+        refuse(l, Errc::TooManyConsumers,
+               "all consumer places of channel '" + p_.name + "' are taken");
+        return false;
+    }
+    l.state = std::move(map.value());
+    if (r.fds.size() > 1)
+        l.pidfd = std::move(r.fds[1]);
+    l.index = index;
+    l.phase = Link::Phase::Joined;
+    Message m = make(MsgType::Joined);
+    m.arg0 = index;
+    return send_message(l.sock.get(), m).ok();
+}
+
+void Service::drop(size_t i, const std::string &notice)
+{
+    Link &l = *p_.links[i];
+    if (!notice.empty()) {
+        Message m = make(MsgType::Notice);
+        m.set_text(notice);
+        (void)send_message(l.sock.get(), m);
+    }
+    if (l.phase == Link::Phase::Joined) {
+        std::lock_guard lock(p_.mu);
+        if (p_.joined[l.index] == reinterpret_cast<const ConsumerShared *>(l.state.data())) {
+            p_.joined[l.index] = nullptr;
+            p_.consumer_total.fetch_sub(1);
+        }
+        p_.writer.wake_space();
+    }
+    if (l.phase == Link::Phase::Joined && !l.left && notice.empty())
+        p_.dead_unreported.fetch_add(1, std::memory_order_relaxed);
+    unregister_fork_fd(l.fork_token);
+    p_.dropped.fetch_add(1, std::memory_order_release);
+    p_.links.erase(p_.links.begin() + std::ptrdiff_t(i));
+}
+
+} // namespace
+
+void ProducerImpl::poke()
+{
+    const uint64_t one = 1;
+    (void)!write(wake.get(), &one, sizeof(one));
+}
+
+bool ProducerImpl::evict_worst(const std::string &why)
+{
+    uint32_t worst = UINT32_MAX, worst_pressure = 0;
+    for (uint32_t i = 0; i < joined.size(); ++i) {
+        const uint32_t pr = writer.pressure(joined[i]);
+        if (pr > worst_pressure) {
+            worst = i;
+            worst_pressure = pr;
+        }
+    }
+    if (worst == UINT32_MAX)
+        return false;
+    const ConsumerSnapshot s = read_consumer(joined[worst], view.geometry());
+    joined[worst] = nullptr;
+    consumer_total.fetch_sub(1);
+    evicted_total.fetch_add(1);
+    evictions[worst] = "the producer of channel '" + name + "' dropped this consumer (entry " +
+                       std::to_string(worst) + ", pid " + std::to_string(s.pid) + ", holding " +
+                       std::to_string(s.held) + " slots): " + why;
+    poke();
+    return true;
+}
+
+std::vector<ConsumerInfo> ProducerImpl::consumer_infos() const
+{
+    std::vector<ConsumerInfo> out;
+    for (uint32_t i = 0; i < joined.size(); ++i) {
+        if (!joined[i])
+            continue;
+        const ConsumerSnapshot s = read_consumer(joined[i], view.geometry());
+        if (s.detached)
+            continue;
+        ConsumerInfo ci;
+        ci.index = i;
+        ci.policy = s.policy;
+        ci.pid = s.pid;
+        ci.alive = true;
+        ci.received = s.received;
+        ci.skipped = s.skipped;
+        ci.held = s.held;
+        out.push_back(ci);
+    }
+    return out;
+}
+
+void start_service(ProducerImpl &p)
+{
+    p.service = std::thread([&p] { Service(p).run(); });
+}
+
+void stop_service(ProducerImpl &p)
+{
+    p.stopping.store(true, std::memory_order_release);
+    p.poke();
+    if (p.service.joinable())
+        p.service.join();
+}
+
+} // namespace bips::detail

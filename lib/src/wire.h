@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// bips: the messages exchanged on a channel's socket (SOCK_SEQPACKET).
+//
+//   consumer -> producer   Hello{role}
+//   producer -> consumer   Welcome{epoch}   + [segment (read-only), doorbell, producer pidfd?]
+//                       or Refused{errc, text}
+//   consumer -> producer   Join{policy, pid} + [consumer state memfd, consumer pidfd?]
+//   producer -> consumer   Joined{entry}    or Refused{errc, text}
+//   producer -> consumer   Notice{text}     just before it drops the consumer
+//   consumer -> producer   Leave{}          before it closes (not a death)
+//
+// An inspecting peer (`bips info`) sends Hello{role = inspect} and gets
+// Welcome + [segment] followed by the consumer records, then the producer
+// closes the connection. Every message is validated by its receiver: magic,
+// version, type and length; text is clamped and terminated.
+#pragma once
+
+#include "fd.h"
+
+#include <bips/channel.h>
+#include <bips/result.h>
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace bips::detail {
+
+inline constexpr uint64_t kWireMagic = 0x3145524957535042ull; // "BPSWIRE1"
+inline constexpr uint32_t kWireVersion = 1;
+inline constexpr size_t kMaxFds = 4;
+
+enum class MsgType : uint32_t { Hello = 1, Welcome, Join, Joined, Refused, Notice, Leave };
+enum class Role : uint32_t { Consumer = 1, Inspect = 2 };
+
+struct Message {
+    uint64_t magic = kWireMagic;
+    uint32_t version = kWireVersion;
+    MsgType type = MsgType::Hello;
+    uint64_t value = 0; // Welcome: epoch
+    uint32_t arg0 = 0;  // Hello: role; Join: policy; Joined: entry; Refused: errc;
+                        // Welcome (inspect): record count
+    int32_t arg1 = 0;   // Join: pid
+    char text[480] = {};
+
+    void set_text(std::string_view s);
+    std::string get_text() const;
+};
+static_assert(sizeof(Message) == 512);
+
+// One consumer as the producer reports it to an inspecting peer.
+struct ConsumerRecord {
+    uint32_t index;
+    uint32_t policy;
+    int32_t pid;
+    uint32_t held;
+    uint64_t received;
+    uint64_t skipped;
+    uint64_t cursor;
+    uint32_t detached;
+    uint32_t reserved;
+};
+static_assert(sizeof(ConsumerRecord) == 48);
+
+// Sends `msg` (and `extra` bytes after it) with up to kMaxFds descriptors.
+// Never blocks for long: the socket is non-blocking and a full peer is an
+// error (a peer that does not read does not get to stall us).
+Result<void> send_message(int sock, const Message &msg, std::span<const int> fds = {},
+                          std::span<const std::byte> extra = {});
+
+struct Received {
+    Message msg;
+    std::vector<UniqueFd> fds;
+    std::vector<std::byte> extra;
+};
+
+// Waits up to `timeout` for one message, validates its header and takes
+// ownership of the descriptors that came with it. Errors: Timeout,
+// ProducerGone (the peer closed), Corrupt (not a bips message).
+Result<Received> receive_message(int sock, std::chrono::milliseconds timeout,
+                                 size_t max_extra = 0);
+
+// The process's own pidfd (a liveness handle that works across PID
+// namespaces and is not inherited by meaning: a forked child is another
+// process). Invalid when the kernel lacks pidfd_open.
+UniqueFd own_pidfd();
+
+// True when `fd` polls readable or hung up right now (a pidfd of an exited
+// process, or a socket whose peer closed or sent something).
+bool polls_ready(int fd);
+
+} // namespace bips::detail

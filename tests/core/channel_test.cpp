@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Channel names: permissions, listing and clean-up.
+
+#include "helpers.h"
+
+#include "layout.h"
+#include "ring.h"
+
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstddef>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+
+namespace {
+
+using namespace bips;
+using namespace bips_test;
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------- permissions
+
+// Restores the process umask when the scope ends.
+class UmaskScope {
+public:
+    explicit UmaskScope(mode_t mask) : old_(umask(mask)) {}
+    ~UmaskScope() { umask(old_); }
+    UmaskScope(const UmaskScope &) = delete;
+    UmaskScope &operator=(const UmaskScope &) = delete;
+
+private:
+    mode_t old_;
+};
+
+mode_t file_mode(const std::string &path)
+{
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0)
+        return 0;
+    return st.st_mode & 07777;
+}
+
+// Channel sockets are owner-only by default, even with a permissive umask.
+TEST(Channel, DefaultModeIsOwnerOnly)
+{
+    UmaskScope mask(0);
+    const std::string name = unique_name("mode");
+    {
+        CREATE_PRODUCER(producer, name, small_options());
+        EXPECT_EQ(file_mode(channel_path(name)), 0600u);
+        EXPECT_EQ(producer->info().mode, 0600u);
+    }
+    struct stat st;
+    EXPECT_NE(stat(channel_path(name).c_str(), &st), 0) << "the producer removes its socket";
+}
+
+// A requested mode is applied exactly, whatever the umask.
+TEST(Channel, RequestedModeIsHonouredDespiteUmask)
+{
+    for (mode_t mask : {mode_t(022), mode_t(077)}) {
+        UmaskScope scope(mask);
+        const std::string name = unique_name("mode");
+        ProducerOptions o = small_options();
+        o.mode = 0644;
+        CREATE_PRODUCER(producer, name, o);
+        EXPECT_EQ(file_mode(channel_path(name)), 0644u) << "umask " << mask;
+        auto seen = inspect_channel(name);
+        ASSERT_TRUE(IsOk(seen));
+        EXPECT_EQ(seen->mode, 0644u);
+    }
+}
+
+// Another user cannot attach to or inspect an owner-only channel: a
+// PermissionDenied error that says so (not a crash or a generic error).
+TEST(Channel, OtherUserGetsPermissionDenied)
+{
+    if (geteuid() != 0)
+        GTEST_SKIP() << "needs root to switch to another user";
+    const std::string name = unique_name("perm");
+    Pipe up, down;
+    Child other([&] {
+        if (!down.expect('C'))
+            return 10;
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            return 77;
+        auto c = Consumer::attach(name, {}, 2s);
+        if (c.ok() || c.code() != Errc::PermissionDenied || c.error().message.empty())
+            return child_fail(11, "attach as nobody", c);
+        auto i = inspect_channel(name);
+        if (i.ok() || i.code() != Errc::PermissionDenied)
+            return child_fail(12, "inspect as nobody", i);
+        return 0;
+    });
+    ASSERT_TRUE(other.started());
+    CREATE_PRODUCER(producer, name, small_options());
+    down.send('C');
+    auto end = other.wait();
+    if (end.exited && end.status == 77)
+        GTEST_SKIP() << "cannot switch to uid 65534";
+    EXPECT_TRUE(exited_ok(end)) << end;
+}
+
+// ---------------------------------------------------------------- inspect, list, clean
+
+// inspect_channel and list_channels report live and dead channels;
+// clean_channels removes the dead producer's channel and nothing else.
+TEST(Channel, CleanRemovesOnlyDeadChannels)
+{
+    ChannelDir dir;
+    ASSERT_TRUE(dir.ok());
+    const std::string dead = unique_name("dead");
+    const std::string live = unique_name("live");
+    Pipe up;
+    Child doomed([&] {
+        ProducerOptions o = small_options(3, 8192);
+        auto p = Producer::create(dead, o);
+        if (!p.ok())
+            return child_fail(10, "create", p);
+        if (!publish_pattern(**p, 0, 10).ok())
+            return 11;
+        up.send('C');
+        std::this_thread::sleep_for(3 * kLong);
+        return 12;
+    });
+    ASSERT_TRUE(doomed.started());
+    ASSERT_TRUE(up.expect('C'));
+    doomed.kill(SIGKILL);
+    EXPECT_TRUE(was_killed(doomed.wait()));
+
+    ProducerOptions o = small_options(5, 4096);
+    CREATE_PRODUCER(producer, live, o);
+    EXPECT_TRUE(HasError(inspect_channel(unique_name("absent")), Errc::NotFound));
+
+    auto d = inspect_channel(dead);
+    ASSERT_TRUE(IsOk(d));
+    EXPECT_EQ(d->name, dead);
+    EXPECT_FALSE(d->producer_alive) << "a dead producer's name is reported as dead";
+
+    auto l = inspect_channel(live);
+    ASSERT_TRUE(IsOk(l));
+    EXPECT_TRUE(l->producer_alive);
+    EXPECT_EQ(l->producer_pid, getpid());
+    EXPECT_EQ(l->slot_count, 5u);
+    EXPECT_EQ(l->max_consumers, o.max_consumers);
+    EXPECT_GE(l->segment_bytes, 5u * 4096u);
+    EXPECT_EQ(l->epoch, producer->epoch());
+
+    auto listed = list_channels();
+    ASSERT_TRUE(IsOk(listed));
+    EXPECT_TRUE(listed->problems.empty()) << ::testing::PrintToString(listed->problems);
+    std::vector<std::string> names;
+    for (const auto &c : listed->channels)
+        names.push_back(c.name);
+    std::sort(names.begin(), names.end());
+    std::vector<std::string> both{dead, live};
+    std::sort(both.begin(), both.end());
+    EXPECT_EQ(names, both);
+
+    auto removed = clean_channels();
+    ASSERT_TRUE(IsOk(removed));
+    EXPECT_EQ(*removed, std::vector<std::string>{dead});
+    EXPECT_TRUE(HasError(inspect_channel(dead), Errc::NotFound));
+    auto still = inspect_channel(live);
+    ASSERT_TRUE(IsOk(still));
+    EXPECT_TRUE(still->producer_alive);
+    EXPECT_EQ(dir.files().size(), 1u) << ::testing::PrintToString(dir.files());
+
+    // Nothing dead is left: a second clean removes nothing.
+    auto again = clean_channels();
+    ASSERT_TRUE(IsOk(again));
+    EXPECT_TRUE(again->empty());
+}
+
+// ---------------------------------------------------------------- producer API checks
+
+// Producer::create refuses bad geometry with InvalidArgument.
+TEST(Channel, CreateRejectsBadOptions)
+{
+    ChannelDir dir;
+    ASSERT_TRUE(dir.ok());
+    ProducerOptions o = small_options();
+    o.slot_size = 0;
+    EXPECT_TRUE(HasError(Producer::create(unique_name("opt"), o), Errc::InvalidArgument));
+    o = small_options(1);
+    EXPECT_TRUE(HasError(Producer::create(unique_name("opt"), o), Errc::InvalidArgument));
+    o = small_options();
+    o.max_consumers = 0;
+    EXPECT_TRUE(HasError(Producer::create(unique_name("opt"), o), Errc::InvalidArgument));
+    EXPECT_TRUE(dir.files().empty());
+}
+
+// publish() refuses what is not an acquired slot or does not fit it.
+TEST(Channel, PublishRefusesBadSlotsAndSizes)
+{
+    ChannelDir dir;
+    ASSERT_TRUE(dir.ok());
+    ProducerOptions o = small_options(4, 4096);
+    CREATE_PRODUCER(producer, unique_name("pub"), o);
+    auto slot = producer->acquire(kLong);
+    ASSERT_TRUE(IsOk(slot));
+    EXPECT_GE(slot->capacity, 4096u);
+    EXPECT_EQ(slot->data, producer->slot_data(slot->index));
+
+    FrameInfo info;
+    info.size = slot->capacity + 1;
+    EXPECT_TRUE(HasError(producer->publish(*slot, info), Errc::InvalidArgument)) << "too large";
+    std::vector<std::byte> meta(o.meta_capacity + 1);
+    info.size = 10;
+    EXPECT_TRUE(HasError(producer->publish(*slot, info, meta), Errc::InvalidArgument))
+        << "meta too large";
+    EXPECT_TRUE(IsOk(producer->publish(*slot, info))) << "the slot is still ours";
+    EXPECT_TRUE(HasError(producer->publish(*slot, info), Errc::InvalidArgument))
+        << "a second publish of one handle";
+    WriteSlot bogus;
+    EXPECT_TRUE(HasError(producer->publish(bogus, info), Errc::InvalidArgument));
+    producer->discard(bogus); // ignored
+    EXPECT_EQ(producer->published(), 1u);
+}
+
+} // namespace
