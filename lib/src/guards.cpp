@@ -18,8 +18,24 @@ namespace {
 constexpr int kFdSlots = 1024;
 std::atomic<int> g_fds[kFdSlots];
 
+struct ExitName {
+    std::atomic<int> used{0}; // 0 free, 1 being written, 2 valid
+    char path[512];
+    dev_t dev;
+    ino_t ino;
+};
+constexpr int kNameSlots = 64;
+ExitName g_names[kNameSlots];
+constexpr int kSignals[] = {SIGTERM, SIGHUP, SIGINT};
+std::atomic<bool> g_handler_installed[3];
+
 void child_after_fork()
 {
+    // The parent's names are not the child's to remove: a child killed by
+    // SIGTERM (multiprocessing's terminate()) must not unname the parent's
+    // live channel.
+    for (auto &n : g_names)
+        n.used.store(0, std::memory_order_release);
     int null_fd = -1;
     for (auto &slot : g_fds) {
         const int v = slot.load(std::memory_order_acquire);
@@ -38,17 +54,6 @@ void child_after_fork()
 }
 
 std::once_flag g_atfork_once;
-
-struct ExitName {
-    std::atomic<int> used{0}; // 0 free, 1 being written, 2 valid
-    char path[512];
-    dev_t dev;
-    ino_t ino;
-};
-constexpr int kNameSlots = 64;
-ExitName g_names[kNameSlots];
-constexpr int kSignals[] = {SIGTERM, SIGHUP, SIGINT};
-std::atomic<bool> g_handler_installed[3];
 
 void on_terminating_signal(int sig)
 {

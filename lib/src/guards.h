@@ -13,7 +13,8 @@
 // socket name behind. When those signals have their default disposition at
 // registration, a handler removes registered names (lstat + unlink, both
 // async-signal-safe) and re-raises the signal with the default action.
-// Handlers the application installed itself are never replaced.
+// Handlers the application installed itself are never replaced. A forked
+// child forgets its parent's names (they are not its own to remove).
 //
 // All functions are thread-safe and lock-free.
 #pragma once

@@ -593,4 +593,53 @@ TEST(Process, AttachWaitsForALateProducer)
     EXPECT_TRUE(exited_ok(writer.wait()));
 }
 
+// A producer stopped by SIGTERM, SIGHUP or SIGINT (left at their default
+// action) dies of that signal and leaves no name behind; its consumer sees
+// it go. With a handler of the application's own, bips leaves it alone.
+TEST(Process, TerminatingSignalLeavesNothingBehind)
+{
+    ChannelDir dir;
+    ASSERT_TRUE(dir.ok());
+    for (int sig : {SIGTERM, SIGHUP, SIGINT}) {
+        SCOPED_TRACE(strsignal(sig));
+        const std::string name = unique_name("signal");
+        Pipe up;
+        Child writer([&] {
+            signal(sig, SIG_DFL);
+            auto p = Producer::create(name, small_options());
+            if (!p.ok())
+                return child_fail(10, "create", p);
+            up.send('C');
+            std::this_thread::sleep_for(3 * kLong);
+            return 11;
+        });
+        ASSERT_TRUE(writer.started());
+        ASSERT_TRUE(up.expect('C'));
+        auto attached = Consumer::attach(name, {}, kLong);
+        ASSERT_TRUE(IsOk(attached));
+        writer.kill(sig);
+        const ChildEnd end = writer.wait();
+        EXPECT_TRUE(end.signaled && end.status == sig) << end;
+        EXPECT_TRUE(dir.files().empty()) << ::testing::PrintToString(dir.files());
+        EXPECT_TRUE(HasError((*attached)->next(kLong), Errc::ProducerGone));
+    }
+    // The application's own handler is kept: bips installs nothing then.
+    const std::string name = unique_name("handled");
+    Pipe up;
+    Child writer([&] {
+        signal(SIGTERM, [](int) { _exit(42); });
+        auto p = Producer::create(name, small_options());
+        if (!p.ok())
+            return child_fail(10, "create", p);
+        up.send('C');
+        std::this_thread::sleep_for(3 * kLong);
+        return 11;
+    });
+    ASSERT_TRUE(writer.started());
+    ASSERT_TRUE(up.expect('C'));
+    writer.kill(SIGTERM);
+    const ChildEnd end = writer.wait();
+    EXPECT_TRUE(end.exited && end.status == 42) << end;
+}
+
 } // namespace
