@@ -27,7 +27,6 @@ struct ExitName {
 constexpr int kNameSlots = 64;
 ExitName g_names[kNameSlots];
 constexpr int kSignals[] = {SIGTERM, SIGHUP, SIGINT};
-std::atomic<bool> g_handler_installed[3];
 
 void child_after_fork()
 {
@@ -75,18 +74,18 @@ void on_terminating_signal(int sig)
 
 void install_handlers()
 {
-    for (int i = 0; i < 3; ++i) {
-        if (g_handler_installed[i].exchange(true))
-            continue;
+    // Checked at every registration: the application may have changed the
+    // disposition since (or a forked child reset it).
+    for (int sig : kSignals) {
         struct sigaction old{};
-        if (sigaction(kSignals[i], nullptr, &old) != 0 || old.sa_handler != SIG_DFL ||
+        if (sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL ||
             (old.sa_flags & SA_SIGINFO))
-            continue; // the application handles it: its shutdown runs our destructors
+            continue; // ours already, or the application's: its shutdown runs our destructors
         struct sigaction sa{};
         sa.sa_handler = on_terminating_signal;
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_RESTART;
-        sigaction(kSignals[i], &sa, nullptr);
+        sigaction(sig, &sa, nullptr);
     }
 }
 
