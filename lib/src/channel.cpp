@@ -13,6 +13,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <dirent.h>
+#include <future>
 #include <ctime>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -164,6 +165,21 @@ Result<std::vector<std::string>> directory_entries(const std::string &dir)
     return names;
 }
 
+constexpr size_t kMaxParallelAsks = 32;
+
+// Waits for the answers of `asked` and sorts them into `list`.
+void collect(std::vector<std::pair<std::string, std::future<Result<ChannelInfo>>>> &asked,
+             ChannelList &list)
+{
+    for (auto &[name, answer] : asked) {
+        auto info = answer.get();
+        if (info)
+            list.channels.push_back(std::move(info.value()));
+        else
+            list.problems.push_back(name + ": " + info.error().message);
+    }
+}
+
 } // namespace
 
 Result<ChannelInfo> inspect_channel(std::string_view name)
@@ -189,6 +205,9 @@ Result<ChannelList> list_channels()
     if (!names)
         return names.error();
     ChannelList list;
+    // Live producers are asked in parallel, so a few stopped ones cost one
+    // answer bound (2 s) in all, not one each.
+    std::vector<std::pair<std::string, std::future<Result<ChannelInfo>>>> asked;
     for (const std::string &file : names.value()) {
         if (file.substr(0, kPrefix.size()) != kPrefix)
             continue;
@@ -199,23 +218,28 @@ Result<ChannelList> list_channels()
         const detail::ProbeResult p = detail::probe_name(path);
         if (p.state == detail::NameState::Missing)
             continue;
-        if (p.state == detail::NameState::Dead) {
-            if (auto dead = inspect_channel(name))
-                list.channels.push_back(std::move(dead.value()));
-            continue;
-        }
         if (p.state == detail::NameState::Foreign) {
             list.problems.push_back(name + ": " + path + " is " + p.what +
                                     ", not a bips channel; remove it if it is not needed");
             continue;
         }
-        auto info = inspect_path(path, name);
-        if (!info) {
-            list.problems.push_back(name + ": " + info.error().message);
+        if (p.state == detail::NameState::Dead) {
+            ChannelInfo dead;
+            dead.name = name;
+            dead.mode = p.mode & 0777;
+            list.channels.push_back(std::move(dead));
             continue;
         }
-        list.channels.push_back(std::move(info.value()));
+        if (asked.size() >= kMaxParallelAsks) {
+            collect(asked, list);
+            asked.clear();
+        }
+        asked.emplace_back(name, std::async(std::launch::async,
+                                            [path, name] { return inspect_path(path, name); }));
     }
+    collect(asked, list);
+    std::sort(list.channels.begin(), list.channels.end(),
+              [](const ChannelInfo &a, const ChannelInfo &b) { return a.name < b.name; });
     return list;
 }
 

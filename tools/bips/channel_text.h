@@ -6,9 +6,10 @@
 
 namespace bips::tool {
 
-// "live" while a producer holds the channel's lock, "closed" after a clean
-// exit, "dead" when the producer died without closing (`bips clean` removes
-// those).
+// "live" while a producer listens on the channel's socket, "dead" when the
+// socket was left by a producer that died (`bips clean` removes those),
+// "closed" after a clean exit (a consumer's own view of its channel; a
+// clean exit removes the socket, so `list` and `info` do not meet it).
 inline const char *producer_state(const bips::ChannelInfo &info)
 {
     if (info.producer_alive)

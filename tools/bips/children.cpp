@@ -6,6 +6,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -293,11 +294,16 @@ std::vector<Child *> Supervisor::children()
 
 ChannelSweeper::~ChannelSweeper()
 {
-    std::string path = bips::segment_path(name_);
-    if (::access(path.c_str(), F_OK) != 0)
+    // lstat, not access(): the name is looked at, never followed or opened.
+    const std::string path = bips::channel_path(name_);
+    auto exists = [&] {
+        struct stat st;
+        return ::lstat(path.c_str(), &st) == 0;
+    };
+    if (!exists())
         return;
     auto removed = bips::clean_channels();
-    if (::access(path.c_str(), F_OK) == 0)
+    if (exists())
         std::cerr << "bips: channel " << name_ << " was left behind ("
                   << (removed.ok() ? "its producer still holds it" : removed.error().message)
                   << "); remove it with 'bips clean'\n";

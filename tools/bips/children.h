@@ -130,10 +130,12 @@ private:
 };
 
 // Makes sure a run's channel does not outlive it: on destruction, if the
-// segment file of `name` still exists (its producer was killed or crashed,
-// so its destructor never removed it), runs bips::clean_channels(), which
-// removes it because its producer is dead. Declare it before the
-// Supervisor so that the children are dead by the time it runs.
+// socket of `name` (bips::channel_path) still exists (its producer was
+// killed or crashed, so its destructor never removed it), runs
+// bips::clean_channels(), which removes it because nobody listens on it
+// any more, and reports the channel as left behind if it is still there.
+// Declare it before the Supervisor so that the children are dead by the
+// time it runs.
 class ChannelSweeper {
 public:
     explicit ChannelSweeper(std::string name) : name_(std::move(name)) {}

@@ -16,11 +16,14 @@ const std::vector<OptionSpec> kOptions = {};
 void print_help()
 {
     std::cout << "Usage: bips clean\n"
-                 "Removes the channels whose producer is dead (and temporary files of\n"
-                 "producers that crashed while creating one). Channels with a live\n"
-                 "producer are never touched. Prints each name removed.\n"
-                 "Channels live in "
-              << bips::shm_directory() << " ($BIPS_SHM_DIR, else /dev/shm).\n\n";
+                 "Removes the sockets of channels whose producer died (nobody listens on\n"
+                 "them any more), and temporary sockets of producers that crashed while\n"
+                 "creating a channel. A socket with a live producer is never touched, nor\n"
+                 "is anything that is not a socket. Prints each name removed. The channels'\n"
+                 "memory needs no cleaning: it has no name, and the kernel frees it when\n"
+                 "the last process using it lets go.\n"
+                 "Channel sockets live in "
+              << bips::channel_directory() << " ($BIPS_DIR, else /dev/shm).\n\n";
     print_options(std::cout, kOptions);
 }
 

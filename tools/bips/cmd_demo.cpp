@@ -9,10 +9,7 @@
 #include <bips/consumer.h>
 #include <bips/producer.h>
 
-#include <fcntl.h>
 #include <poll.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,7 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr uint32_t kSlots = 4; // 4 x 1080p RGBA fits Docker's 64 MiB /dev/shm
+constexpr uint32_t kSlots = 4; // 4 x 1080p RGBA: about 32 MiB of shared memory
 constexpr double kSteadyHz = 240;
 constexpr uint32_t kFlagBurst = 1; // FrameInfo user flag: flat-out phase
 
@@ -43,28 +40,58 @@ void print_help()
                  "Forks a producer and a consumer on a fresh channel, sends frames at a\n"
                  "steady 240 Hz and then as fast as possible, and prints frames/s, the\n"
                  "latency and the evidence that no frame was copied: each frame's data()\n"
-                 "lies in the consumer's mapping of the very file the producer created,\n"
-                 "and holds the bytes the producer wrote.\n\n";
+                 "lies in the consumer's read-only mapping of the very memory the producer\n"
+                 "created (the memfd it hands over the channel's socket), at the offset of\n"
+                 "the slot the producer wrote, and holds the bytes the producer wrote.\n\n";
     print_options(std::cout, kOptions);
 }
 
-// Device and inode of the segment file as the producer sees it.
-struct FileId {
-    uint64_t dev_major, dev_minor, inode;
+// The channel's memory as the producer sees it in its own /proc/self/maps:
+// the identity of the memory object (a memfd has a device and an inode like
+// a file, but no name in any folder) and where each slot lies in it.
+struct MemoryId {
+    uint64_t dev_major = 0, dev_minor = 0, inode = 0;
+    uint64_t slot_offset[kSlots] = {}; // byte offset of each slot in the memfd
+    char map_line[256] = {};           // the producer's maps line
 };
 
 // What the consumer found; sent to the parent in one piece.
 struct Evidence {
     uint64_t steady_frames = 0, burst_frames = 0;
-    uint64_t burst_ns = 0;        // first burst stamp to end-of-stream
-    uint64_t in_file_mapping = 0; // data() inside a mapping of the file
-    uint64_t in_data_mapping = 0; // data() inside Consumer::data_mapping()
-    uint64_t pattern_ok = 0;      // every byte as the producer wrote it
+    uint64_t burst_ns = 0;           // first burst stamp to end-of-stream
+    uint64_t in_producer_memory = 0; // data() in a read-only mapping of the producer's memfd
+    uint64_t at_slot_offset = 0;     // ... at the offset where the producer wrote that slot
+    uint64_t in_data_mapping = 0;    // data() inside Consumer::data_mapping()
+    uint64_t pattern_ok = 0;         // every byte as the producer wrote it
     uint64_t distinct_addresses = 0;
-    FileId producer_file{}, mapped_file{};
-    uint32_t mapping_found = 0, read_only = 0;
-    char map_line[200] = {};
+    MemoryId producer{}; // as the producer sent it
+    uint64_t mapped_dev_major = 0, mapped_dev_minor = 0, mapped_inode = 0;
+    uint32_t mapping_found = 0, read_only = 0, named = 0;
+    char map_line[256] = {}; // the consumer's maps line
 };
+
+// How the kernel names the mapping of the channel's memfd in /proc/*/maps.
+std::string memfd_map_name(const std::string &name)
+{
+    return "/memfd:bips-" + name + " (deleted)";
+}
+
+bool same_memory(const Mapping &m, const MemoryId &id)
+{
+    return m.dev_major == id.dev_major && m.dev_minor == id.dev_minor && m.inode == id.inode;
+}
+
+// "r--s": readable, not writable, shared with other processes.
+bool read_only_shared(const Mapping &m)
+{
+    return m.perms.size() == 4 && m.perms[0] == 'r' && m.perms[1] == '-' && m.perms[3] == 's';
+}
+
+// Offset in the mapped object of the byte at `p`, which `m` contains.
+uint64_t object_offset(const Mapping &m, const void *p)
+{
+    return m.offset + (reinterpret_cast<uintptr_t>(p) - m.start);
+}
 
 // The producer fills frame `index` with words seed + i; the consumer checks
 // all of them, so a stale, shifted or foreign frame cannot pass.
@@ -115,21 +142,28 @@ int producer_main(int fd, int peer_fd, const std::string &name, uint64_t slot_si
     bips::Producer &producer = **created;
     (void)producer.set_stream_info("bips demo: " + std::to_string(slot_size) + "-byte frames");
 
-    // The identity of the file behind the channel's name, as the consumer
-    // will have to find it in its own mappings.
-    std::string path = bips::segment_path(name);
-    int file = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st {};
-    const bool stated = file >= 0 && ::fstat(file, &st) == 0;
-    const int err = errno;
-    if (file >= 0)
-        ::close(file);
-    if (!stated)
-        return fail(fd, "fstat " + path + ": " + std::strerror(err));
-    FileId id{major(st.st_dev), minor(st.st_dev), st.st_ino};
+    // The memory the producer writes its slots into, as its own
+    // /proc/self/maps shows it: the consumer has to find this very memory
+    // object (same device and inode) behind every frame it reads.
+    const auto mapping = mapping_containing(producer.slot_data(0), slot_size);
+    if (!mapping)
+        return fail(fd, "slot 0 is not inside any mapping in /proc/self/maps (is /proc mounted?)");
+    if (mapping->path != memfd_map_name(name))
+        return fail(fd, "slot 0 lies in a mapping of '" + mapping->path + "', not of the memfd '" +
+                            memfd_map_name(name) + "': " + mapping->line);
+    MemoryId id;
+    id.dev_major = mapping->dev_major;
+    id.dev_minor = mapping->dev_minor;
+    id.inode = mapping->inode;
+    for (uint32_t i = 0; i < kSlots; ++i) {
+        if (!mapping->contains(producer.slot_data(i), slot_size))
+            return fail(fd, "slot " + std::to_string(i) + " is not in the mapping of slot 0");
+        id.slot_offset[i] = object_offset(*mapping, producer.slot_data(i));
+    }
+    std::snprintf(id.map_line, sizeof(id.map_line), "%s", mapping->line.c_str());
     send_struct(fd, MsgKind::Ready, id);
     if (::write(peer_fd, &id, sizeof(id)) != static_cast<ssize_t>(sizeof(id)))
-        return fail(fd, "could not send the file identity to the consumer");
+        return fail(fd, "could not send the memory identity to the consumer");
 
     const uint64_t wait_until = monotonic_ns() + 10'000'000'000ull;
     while (producer.consumer_count() < 1) {
@@ -158,8 +192,8 @@ int producer_main(int fd, int peer_fd, const std::string &name, uint64_t slot_si
     return 0;
 }
 
-// Reads the producer's FileId from the pipe, waiting at most 10 s.
-bool read_file_id(int peer_fd, FileId &id)
+// Reads the producer's MemoryId from the pipe, waiting at most 10 s.
+bool read_memory_id(int peer_fd, MemoryId &id)
 {
     pollfd p{peer_fd, POLLIN, 0};
     return ::poll(&p, 1, 10000) == 1 && ::read(peer_fd, &id, sizeof(id)) == sizeof(id);
@@ -168,14 +202,16 @@ bool read_file_id(int peer_fd, FileId &id)
 int consumer_main(int fd, int peer_fd, const std::string &name)
 {
     Evidence ev;
-    if (!read_file_id(peer_fd, ev.producer_file))
-        return fail(fd, "the producer did not send its file identity");
+    if (!read_memory_id(peer_fd, ev.producer))
+        return fail(fd, "the producer did not send the identity of its memory");
     auto attached = bips::Consumer::attach(name, {}, 10s);
     if (!attached.ok())
         return fail(fd, attached.error().message);
     bips::Consumer &consumer = **attached;
 
-    std::vector<Mapping> maps = mappings_of_file(bips::segment_path(name));
+    // The mappings found so far that hold frames; /proc/self/maps is read
+    // again only for a frame outside all of them (normally once in all).
+    std::vector<Mapping> maps;
     std::vector<uint64_t> latencies;
     std::set<const std::byte *> addresses;
     uint64_t index = 0, first_burst_pts = 0;
@@ -198,9 +234,20 @@ int consumer_main(int fd, int peer_fd, const std::string &name)
         }
         const std::byte *data = frame->data();
         addresses.insert(data);
-        if (std::any_of(maps.begin(), maps.end(),
-                        [&](const Mapping &m) { return m.contains(data, frame->size()); }))
-            ev.in_file_mapping++;
+        auto held = std::find_if(maps.begin(), maps.end(), [&](const Mapping &m) {
+            return m.contains(data, frame->size());
+        });
+        if (held == maps.end()) {
+            if (auto found = mapping_containing(data, frame->size()))
+                held = maps.insert(maps.end(), std::move(*found));
+        }
+        if (held != maps.end() && same_memory(*held, ev.producer) && read_only_shared(*held) &&
+            held->path == memfd_map_name(name)) {
+            ev.in_producer_memory++;
+            if (frame->slot() < kSlots &&
+                object_offset(*held, data) == ev.producer.slot_offset[frame->slot()])
+                ev.at_slot_offset++;
+        }
         const auto span = consumer.data_mapping();
         const auto lo = reinterpret_cast<uintptr_t>(span.data());
         const auto at = reinterpret_cast<uintptr_t>(data);
@@ -210,12 +257,15 @@ int consumer_main(int fd, int peer_fd, const std::string &name)
             ev.pattern_ok++;
     }
     ev.distinct_addresses = addresses.size();
-    // The mapping that holds the frames is the evidence worth printing.
+    // The mapping that holds the first frame is the evidence worth printing.
     for (const Mapping &m : maps) {
         if (!addresses.empty() && m.contains(*addresses.begin(), 1)) {
             ev.mapping_found = 1;
-            ev.mapped_file = {m.dev_major, m.dev_minor, m.inode};
-            ev.read_only = m.perms.size() == 4 && m.perms[1] == '-' && m.perms[3] == 's';
+            ev.mapped_dev_major = m.dev_major;
+            ev.mapped_dev_minor = m.dev_minor;
+            ev.mapped_inode = m.inode;
+            ev.read_only = read_only_shared(m);
+            ev.named = m.path == memfd_map_name(name);
             std::snprintf(ev.map_line, sizeof(ev.map_line), "%s", m.line.c_str());
         }
     }
@@ -225,13 +275,13 @@ int consumer_main(int fd, int peer_fd, const std::string &name)
 }
 
 // The same notation as /proc/self/maps: hexadecimal major:minor.
-std::string file_id_text(const FileId &id)
+std::string memory_id_text(uint64_t dev_major, uint64_t dev_minor, uint64_t inode)
 {
     char buf[96];
     std::snprintf(buf, sizeof(buf), "device %02llx:%02llx, inode %llu",
-                  static_cast<unsigned long long>(id.dev_major),
-                  static_cast<unsigned long long>(id.dev_minor),
-                  static_cast<unsigned long long>(id.inode));
+                  static_cast<unsigned long long>(dev_major),
+                  static_cast<unsigned long long>(dev_minor),
+                  static_cast<unsigned long long>(inode));
     return buf;
 }
 
@@ -264,33 +314,42 @@ bool report(const std::string &name, uint64_t slot_size, const Evidence &ev,
               << format_bytes(static_cast<uint64_t>(fps * static_cast<double>(slot_size)))
               << "/s of frame data, written and read in full)\n\n"
               << "zero-copy evidence:\n"
-              << "  producer created " << bips::segment_path(name) << " ("
-              << file_id_text(ev.producer_file) << ")\n";
+              << "  producer's /proc/self/maps: " << squeezed(ev.producer.map_line) << "\n"
+              << "    (the memfd it created and hands to consumers over " << bips::channel_path(name)
+              << "; " << memory_id_text(ev.producer.dev_major, ev.producer.dev_minor,
+                                        ev.producer.inode)
+              << ")\n";
     if (!ev.mapping_found) {
-        std::cout << "  the consumer's frames are NOT inside any mapping of that file\n";
+        std::cout << "  the consumer's frames are NOT inside any mapping it could find\n";
         return false;
     }
-    const bool same = ev.mapped_file.dev_major == ev.producer_file.dev_major &&
-                      ev.mapped_file.dev_minor == ev.producer_file.dev_minor &&
-                      ev.mapped_file.inode == ev.producer_file.inode;
+    const bool same = ev.mapped_dev_major == ev.producer.dev_major &&
+                      ev.mapped_dev_minor == ev.producer.dev_minor &&
+                      ev.mapped_inode == ev.producer.inode;
     auto mark = [](bool ok) { return ok ? "yes" : "NO"; };
     std::cout << "  consumer's /proc/self/maps: " << squeezed(ev.map_line) << "\n"
-              << "  same device and inode as the producer's file: " << mark(same) << "\n"
-              << "  frames whose data() lies in that mapping: " << ev.in_file_mapping << " of "
-              << total << " (at " << ev.distinct_addresses << " distinct addresses, " << kSlots
-              << " slots)\n"
+              << "  same device and inode as the producer's memory: " << mark(same) << "\n"
+              << "  it maps the memfd bips-" << name << ": " << mark(ev.named) << "\n"
+              << "  mapping is read-only and shared: " << mark(ev.read_only) << "\n"
+              << "  frames whose data() lies in such a mapping: " << ev.in_producer_memory
+              << " of " << total << " (at " << ev.distinct_addresses << " distinct addresses, "
+              << kSlots << " slots)\n"
+              << "  ... at the offset where the producer wrote that slot: " << ev.at_slot_offset
+              << " of " << total << "\n"
               << "  frames inside Consumer::data_mapping(): " << ev.in_data_mapping << " of "
               << total << "\n"
               << "  frames holding every byte the producer wrote: " << ev.pattern_ok << " of "
-              << total << "\n"
-              << "  mapping is read-only and shared: " << mark(ev.read_only) << "\n\n";
-    const bool proven = same && total > 0 && ev.in_file_mapping == total &&
+              << total << "\n\n";
+    const bool proven = same && ev.named && ev.read_only && total > 0 &&
+                        ev.in_producer_memory == total && ev.at_slot_offset == total &&
                         ev.in_data_mapping == total && ev.pattern_ok == total &&
                         ev.distinct_addresses <= kSlots;
     if (proven)
-        std::cout << "Proven: the consumer read all " << total << " frames in place, in the "
-                  << "producer's shared-memory file, through\na read-only mapping; each frame "
-                     "held the producer's bytes. No frame was copied between the processes.\n";
+        std::cout << "Proven: the consumer read all " << total << " frames in place, in the very "
+                  << "memory the producer created\n(the memfd bips-" << name
+                  << ", handed over the channel's socket), through a read-only\nmapping; each "
+                     "frame held the producer's bytes. No frame was copied between the\n"
+                     "processes.\n";
     else
         std::cout << "NOT proven: at least one check above failed.\n";
     return proven;

@@ -7,6 +7,7 @@
 #include <bips/channel.h>
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 
 namespace bips::tool {
@@ -24,8 +25,11 @@ const std::vector<OptionSpec> kOptions = {
 void print_help()
 {
     std::cout << "Usage: bips info [--full] CHANNEL\n"
-                 "Prints the header of one channel (layout version, epoch, producer,\n"
-                 "geometry, counters, stream info) and each attached consumer.\n\n";
+                 "Asks the producer of one channel, over the channel's socket, for its\n"
+                 "header (layout version, epoch, producer, geometry, counters, stream\n"
+                 "info) and prints it with each attached consumer. A producer that does\n"
+                 "not answer within 2 s is an error, never a hang. For a channel whose\n"
+                 "producer died only the socket and its mode are left to show.\n\n";
     print_options(std::cout, kOptions);
 }
 
@@ -34,6 +38,19 @@ std::string octal(uint32_t mode)
     char buf[16];
     std::snprintf(buf, sizeof(buf), "0%03o", mode & 07777u);
     return buf;
+}
+
+// The epoch is the time its producer was created, in microseconds since
+// 1970 (by the wall clock of the producer's machine): shown as a date too.
+std::string epoch_text(uint64_t epoch)
+{
+    const auto seconds = static_cast<std::time_t>(epoch / 1000000);
+    std::tm tm {};
+    char date[64];
+    if (epoch == 0 || !::localtime_r(&seconds, &tm) ||
+        std::strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+        return std::to_string(epoch);
+    return std::to_string(epoch) + " (producer created " + date + ")";
 }
 
 void print_consumers(const bips::ChannelInfo &ch)
@@ -78,17 +95,28 @@ int cmd_info(const std::vector<std::string_view> &argv)
 
     std::size_t limit = args->has("full") ? ch.stream_info.size() : kInfoLimit;
     Table table({"channel:", ch.name});
-    table.add_row({"segment:", bips::segment_path(ch.name)});
+    table.add_row({"socket:", bips::channel_path(ch.name)});
+    if (!ch.producer_alive) {
+        // Nobody listens on the socket: its name and mode are all there is
+        // to show, only the producer could tell the rest.
+        table.add_row({"producer:", std::string(producer_state(ch)) +
+                                        " (nobody listens on the socket; a new producer takes "
+                                        "the name over, 'bips clean' removes it)"});
+        table.add_row({"socket mode:", octal(ch.mode)});
+        table.print(std::cout);
+        return kExitOk;
+    }
     table.add_row({"layout version:", std::to_string(ch.layout_version)});
-    table.add_row({"epoch:", std::to_string(ch.epoch)});
+    table.add_row({"epoch:", epoch_text(ch.epoch)});
     table.add_row({"producer:",
                    std::string(producer_state(ch)) + ", pid " + std::to_string(ch.producer_pid)});
-    table.add_row({"mode:", octal(ch.mode)});
+    table.add_row({"socket mode:", octal(ch.mode)});
     table.add_row({"slots:", std::to_string(ch.slot_count)});
     table.add_row({"slot size:",
                    format_bytes(ch.slot_size) + " (" + std::to_string(ch.slot_size) + " bytes)"});
-    table.add_row({"segment size:", format_bytes(ch.segment_bytes) + " (" +
-                                        std::to_string(ch.segment_bytes) + " bytes)"});
+    table.add_row({"shared memory:", format_bytes(ch.segment_bytes) + " (" +
+                                         std::to_string(ch.segment_bytes) + " bytes, memfd bips-" +
+                                         ch.name + ")"});
     table.add_row({"max consumers:", std::to_string(ch.max_consumers)});
     table.add_row({"published:", std::to_string(ch.published)});
     table.add_row({"end-of-streams:", std::to_string(ch.end_of_streams)});

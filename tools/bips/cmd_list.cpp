@@ -18,10 +18,14 @@ void print_help()
 {
     std::cout << "Usage: bips list\n"
                  "Lists every channel: its producer state (live, dead or closed), epoch,\n"
-                 "slots x slot size, consumers attached and frames published. Segments\n"
-                 "that cannot be read are listed under 'problems'.\n"
-                 "Channels live in "
-              << bips::shm_directory() << " ($BIPS_SHM_DIR, else /dev/shm).\n\n";
+                 "slots x slot size, consumers attached and frames published, as its\n"
+                 "producer reports them over the channel's socket. A dead channel is a\n"
+                 "socket its producer left behind (nothing more is known about it; 'bips\n"
+                 "clean' removes it). Names that are not bips channel sockets (a FIFO, a\n"
+                 "file, ...) and producers that do not answer within 2 s are listed under\n"
+                 "'problems': nothing found in the folder holds the listing up longer.\n"
+                 "Channel sockets live in "
+              << bips::channel_directory() << " ($BIPS_DIR, else /dev/shm).\n\n";
     print_options(std::cout, kOptions);
 }
 
@@ -49,10 +53,17 @@ int cmd_list(const std::vector<std::string_view> &argv)
     } else {
         Table table({"NAME", "PRODUCER", "EPOCH", "SLOTS", "CONSUMERS", "PUBLISHED"},
                     {false, false, true, true, true, true});
-        for (const auto &ch : list->channels)
+        for (const auto &ch : list->channels) {
+            // A dead producer cannot be asked: its geometry and counters
+            // are unknown, not zero.
+            if (!ch.producer_alive) {
+                table.add_row({ch.name, producer_state(ch), "-", "-", "-", "-"});
+                continue;
+            }
             table.add_row({ch.name, producer_state(ch), std::to_string(ch.epoch),
                            std::to_string(ch.slot_count) + " x " + format_bytes(ch.slot_size),
                            std::to_string(ch.consumers.size()), std::to_string(ch.published)});
+        }
         table.print(std::cout);
     }
     if (!list->problems.empty()) {

@@ -36,7 +36,9 @@ void print_help(std::ostream &out)
     for (const auto &c : kCommands)
         out << "  " << c.name << std::string(8 - c.name.size(), ' ') << c.summary << "\n";
     out << "\nRun 'bips COMMAND --help' for the options of a command.\n"
-           "Channels live in $BIPS_SHM_DIR, or /dev/shm when it is unset.\n";
+           "A channel is the socket bips-NAME in $BIPS_DIR (/dev/shm when unset) on\n"
+           "which its producer listens and hands its shared memory to consumers; every\n"
+           "process of a channel must use the same folder.\n";
 }
 
 } // namespace

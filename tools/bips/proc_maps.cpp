@@ -2,7 +2,6 @@
 // bips tool: reads this process's memory mappings from /proc/self/maps.
 #include "proc_maps.h"
 
-#include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -36,22 +35,16 @@ bool parse_line(const std::string &line, Mapping &m)
 
 } // namespace
 
-std::vector<Mapping> mappings_of_file(const std::string &path)
+std::optional<Mapping> mapping_containing(const void *p, uint64_t size)
 {
-    // The kernel prints the resolved path; resolve ours the same way.
-    std::string wanted = path;
-    if (char resolved[PATH_MAX]; ::realpath(path.c_str(), resolved))
-        wanted = resolved;
-
-    std::vector<Mapping> found;
     std::ifstream maps("/proc/self/maps");
     std::string line;
     while (std::getline(maps, line)) {
         Mapping m;
-        if (parse_line(line, m) && m.path == wanted)
-            found.push_back(std::move(m));
+        if (parse_line(line, m) && m.contains(p, size))
+            return m;
     }
-    return found;
+    return std::nullopt;
 }
 
 } // namespace bips::tool

@@ -76,9 +76,12 @@ struct ConsumerInfo {
 struct ChannelInfo {
     std::string name;
     uint32_t layout_version = 0;
-    uint64_t epoch = 0;          // bumped by each producer takeover
+    uint64_t epoch = 0;          // the producer's creation time in microseconds
+                                 // (realtime clock): a new producer on the name
+                                 // has another, normally greater, epoch
     bool producer_alive = false; // a producer listens on the channel's socket
-    bool producer_closed = false;// the producer exited cleanly
+    bool producer_closed = false;// the producer exited cleanly (seen by its
+                                 // consumers; its name is gone by then)
     int32_t producer_pid = 0;    // informational (PID namespaces differ)
     uint32_t mode = 0;           // permission bits of the channel socket
     uint32_t slot_count = 0;

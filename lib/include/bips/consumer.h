@@ -33,7 +33,7 @@ struct ConsumerOptions {
 // A read-only view of one published frame. Move-only; the slot is given back
 // when the Frame is released or destroyed, from any thread. The view stays
 // valid until then, even if the producer exits or the Consumer is destroyed
-// (the Frame keeps the segment mapped).
+// (the Frame keeps the producer's memory mapped).
 class Frame {
 public:
     Frame() = default;

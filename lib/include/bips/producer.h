@@ -48,15 +48,17 @@ class ProducerImpl;
 // hold the lock, so discard/publish from other threads go on).
 class Producer {
 public:
-    // Creates the segment `name` with the given geometry, reserving all its
-    // memory now (a too-small /dev/shm is a NoSpace error naming the sizes).
+    // Creates channel `name` with the given geometry: its memory (a sealed
+    // memfd, all reserved now, so too little memory is a NoSpace error
+    // naming the sizes) and its socket in channel_directory(), taking over
+    // the name of a producer that died.
     // Errors: InvalidName, InvalidArgument, Busy (a live producer owns the
     // name), NoSpace, PermissionDenied, System. The caller owns the result.
     static Result<std::unique_ptr<Producer>> create(std::string_view name,
                                                     const ProducerOptions &options);
 
     // Marks the channel closed, wakes every consumer, discards unpublished
-    // slots and removes the segment's name (consumers keep their mappings
+    // slots and removes the channel's name (consumers keep their mappings
     // until they let go of their frames).
     ~Producer();
     Producer(const Producer &) = delete;

@@ -17,9 +17,9 @@ enum class Errc {
     NotFound,            // no such channel (or no producer yet)
     Busy,                // a live producer already owns the channel
     NoSpace,             // the shared-memory file system is too small
-    PermissionDenied,    // the segment's mode forbids this user
-    Corrupt,             // the segment fails validation
-    Incompatible,        // another layout version of bips made the segment
+    PermissionDenied,    // the channel socket's mode forbids this user
+    Corrupt,             // what a peer or the channel directory holds fails validation
+    Incompatible,        // another version of bips made the channel
     Timeout,             // a bounded wait ran out
     WouldBlock,          // a non-blocking call found nothing to do
     ProducerGone,        // the producer exited or died; reattach() to go on
