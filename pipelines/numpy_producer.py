@@ -71,7 +71,7 @@ def main() -> int:
                                    framerate=(rate.numerator, rate.denominator),
                                    slot_count=args.slots)
     print(f"bips: producing {args.format} {args.width}x{args.height} at {args.fps:g} fps on "
-          f"channel '{args.channel}' ({bips.segment_path(args.channel)})", flush=True)
+          f"channel '{args.channel}' ({bips.channel_path(args.channel)})", flush=True)
     period = 1.0 / args.fps
     duration = int(period * 1e9)
     start = time.monotonic()

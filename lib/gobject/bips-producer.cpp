@@ -563,10 +563,11 @@ void bips_producer_resume(BipsProducer *self)
  * bips_producer_reap_dead_consumers:
  * @self: a #BipsProducer
  *
- * Reclaims the entries and held slots of consumers that died. Acquire does
- * this by itself when it has to wait.
+ * Consumers that die are dropped (their entries and held slots freed) by
+ * the producer as soon as the kernel reports the death; this waits until
+ * every death before the call has been handled.
  *
- * Returns: how many consumers were reclaimed
+ * Returns: how many consumers died since the previous call
  */
 guint bips_producer_reap_dead_consumers(BipsProducer *self)
 {

@@ -27,6 +27,7 @@ constexpr size_t kMaxNameLength = 200;
 constexpr std::string_view kPrefix = "bips-";
 constexpr std::string_view kTmpPrefix = ".bips-tmp-";
 constexpr std::string_view kCleanPrefix = ".bips-clean-";
+constexpr time_t kYoungSeconds = 10;
 
 bool name_char_ok(char c)
 {
@@ -254,6 +255,12 @@ Result<std::vector<std::string>> clean_channels()
         const bool tmp = file.substr(0, kTmpPrefix.size()) == kTmpPrefix ||
                          file.substr(0, kCleanPrefix.size()) == kCleanPrefix;
         if (!tmp && file.substr(0, kPrefix.size()) != kPrefix)
+            continue;
+        // A temporary name is bound a moment before its socket listens, and
+        // another cleaner's aside name is removed by it: leave young ones.
+        struct stat st;
+        if (tmp && (lstat((dir + "/" + file).c_str(), &st) != 0 ||
+                    time(nullptr) - st.st_ctime < kYoungSeconds))
             continue;
         // Only sockets that nobody listens on go; remove_if_dead() proves
         // it for the very inode it removes.

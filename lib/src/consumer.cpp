@@ -183,7 +183,7 @@ Result<std::shared_ptr<Attachment>> join_channel(const std::string &name, Policy
     if (joined->msg.type != MsgType::Joined)
         return make_error(Errc::Corrupt, ch + ": the producer's answer to joining is malformed");
     a->entry = joined->msg.arg0;
-    a->reader.join();
+    a->reader.join(a->entry, joined->msg.value);
     return a;
 }
 
@@ -268,6 +268,18 @@ std::optional<Result<Frame>> ConsumerImpl::handle(RingReader::Poll poll, FrameCo
         return Result<Frame>(make_error(Errc::ProducerGone,
                                         "producer of channel '" + name +
                                             "' closed the channel; reattach to wait for a new one"));
+    case RingReader::Poll::Dropped: {
+        // The producer sends its reason right after dropping us.
+        std::string why;
+        for (int i = 0; i < 20 && att->connected(&why); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return Result<Frame>(make_error(
+            Errc::ProducerGone,
+            !why.empty() ? why
+                         : "the producer of channel '" + name +
+                               "' dropped this consumer for holding it back longer than its "
+                               "max_wait; reattach to read on"));
+    }
     case RingReader::Poll::Frame:
         break;
     }

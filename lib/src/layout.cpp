@@ -61,7 +61,8 @@ Result<Geometry> plan_geometry(const ProducerOptions &o, uint64_t page)
     g.info_offset = sizeof(SegmentHeader);
     g.desc_offset = g.info_offset + uint64_t(kInfoEntries) * g.info_stride;
     g.pubring_offset = g.desc_offset + uint64_t(g.slot_count) * g.desc_stride;
-    g.data_offset = align_up(g.pubring_offset + 8u * g.slot_count, page);
+    g.drops_offset = align_up(g.pubring_offset + 8u * g.slot_count, 64);
+    g.data_offset = align_up(g.drops_offset + 4u * g.max_consumers, page);
     g.total_size = g.data_offset + uint64_t(g.slot_count) * g.slot_stride;
     return g;
 }
@@ -106,7 +107,8 @@ Result<Geometry> validate_header(const void *segment, uint64_t len, uint64_t siz
         g.slot_stride == h.slot_stride && g.info_stride == h.info_stride &&
         g.desc_stride == h.desc_stride && g.bitmap_words == h.bitmap_words &&
         g.info_offset == h.info_offset && g.desc_offset == h.desc_offset &&
-        g.pubring_offset == h.pubring_offset && g.data_offset == h.data_offset &&
+        g.pubring_offset == h.pubring_offset && g.drops_offset == h.drops_offset &&
+        g.data_offset == h.data_offset &&
         g.total_size == h.total_size;
     if (!consistent)
         return make_error(Errc::Corrupt, ch + ": header offsets and sizes are inconsistent");
@@ -140,6 +142,7 @@ void format_segment(const RingView &view, uint64_t epoch, uint32_t mode, int32_t
     h->info_offset = g.info_offset;
     h->desc_offset = g.desc_offset;
     h->pubring_offset = g.pubring_offset;
+    h->drops_offset = g.drops_offset;
     h->epoch = epoch;
     h->producer_pid = pid;
     h->mode = mode;
@@ -153,6 +156,8 @@ void format_segment(const RingView &view, uint64_t epoch, uint32_t mode, int32_t
         view.info(k)->gen.store(0, std::memory_order_relaxed);
         view.info(k)->size.store(0, std::memory_order_relaxed);
     }
+    for (uint32_t i = 0; i < g.max_consumers; ++i)
+        view.drop_word(i)->store(0, std::memory_order_relaxed);
     for (uint32_t s = 0; s < g.slot_count; ++s) {
         view.desc(s)->seq.store(kSeqFree, std::memory_order_relaxed);
         view.pubring(s)->store(PubEntry::kEmpty, std::memory_order_relaxed);

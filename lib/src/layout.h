@@ -11,6 +11,7 @@
 //       InfoEntry x kInfoEntries        (stream info ring, seqlocked)
 //       SlotDesc  x slot_count          (each followed by meta_capacity bytes)
 //       pub ring  x slot_count u64      (sequence -> slot index)
+//       drop word x max_consumers u32   (bumped when the producer drops an entry)
 //       -- page boundary: data_offset --
 //       slot data x slot_count          (slot_stride bytes each, page aligned)
 //
@@ -129,7 +130,8 @@ struct alignas(64) SegmentHeader {
     int32_t producer_pid;   // informational, in the producer's namespace
     uint32_t mode;
     uint64_t created_realtime_ns;
-    uint8_t reserved0[256 - 128];
+    uint64_t drops_offset;
+    uint8_t reserved0[256 - 136];
 
     // -- Producer-written counters: write_seq with seq_cst (pairs with the
     //    consumers' waiting flags), the others with release.
@@ -148,7 +150,7 @@ struct alignas(64) SegmentHeader {
     alignas(64) uint8_t reserved2[64];
 };
 static_assert(std::is_standard_layout_v<SegmentHeader>);
-static_assert(offsetof(SegmentHeader, reserved0) == 128);
+static_assert(offsetof(SegmentHeader, reserved0) == 136);
 static_assert(offsetof(SegmentHeader, write_seq) == 256);
 static_assert(sizeof(SegmentHeader) == 448);
 
@@ -204,6 +206,12 @@ struct alignas(64) ConsumerShared {
 static_assert(std::is_standard_layout_v<ConsumerShared>);
 static_assert(sizeof(ConsumerShared) == 128);
 static_assert(offsetof(ConsumerShared, cursor) == 64);
+
+// Drop words (one AtomicU32 per consumer entry, in the producer segment):
+// the producer bumps an entry's word (seq_cst) when it drops that consumer
+// for holding it back; the consumer compares it with the value it saw when
+// it joined before returning any frame, so it never returns a frame
+// published after it was dropped (its holds no longer protect anything).
 
 // The shared doorbell page.
 struct alignas(64) Doorbell {

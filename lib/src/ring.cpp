@@ -298,6 +298,16 @@ uint32_t RingWriter::pressure(const ConsumerShared *c) const
     return s.held + (behind ? view_.geometry().slot_count : 0);
 }
 
+void RingWriter::mark_dropped(uint32_t entry)
+{
+    if (entry >= view_.geometry().max_consumers)
+        return;
+    view_.drop_word(entry)->fetch_add(1, std::memory_order_seq_cst);
+    // A dropped reader may be asleep: wake it so it learns at once.
+    view_.header()->frame_futex.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&view_.header()->frame_futex);
+}
+
 uint32_t RingWriter::prepare_wait()
 {
     // seq_cst: pairs with RingReader::ring_doorbell's load of space_waiting.
@@ -342,13 +352,25 @@ void RingReader::init(Policy policy, int32_t pid)
     own_->state.store(kConsumerActive, std::memory_order_release);
 }
 
-void RingReader::join()
+void RingReader::join(uint32_t entry, uint64_t start)
 {
     SegmentHeader *h = view_.header();
+    entry_ = entry < view_.geometry().max_consumers ? entry : UINT32_MAX;
+    if (entry_ != UINT32_MAX)
+        drop_gen_ = view_.drop_word(entry_)->load(std::memory_order_seq_cst);
     // Markers already published before we joined are not ours to report.
     eos_seen_ = EosMarker{h->eos_marker.load(std::memory_order_acquire)}.count();
-    cursor_ = std::max(cursor_, h->write_seq.load(std::memory_order_seq_cst));
+    // Frames from `start` on were protected by our cursor since the producer
+    // accepted us; before init() nothing was. A start outside that range is
+    // the producer's bug: take the nearest plausible value.
+    cursor_ = std::clamp(start, cursor_, std::max(cursor_, h->write_seq.load(std::memory_order_seq_cst)));
     own_->cursor.store(cursor_, std::memory_order_seq_cst);
+}
+
+bool RingReader::dropped() const
+{
+    return entry_ != UINT32_MAX &&
+           view_.drop_word(entry_)->load(std::memory_order_seq_cst) != drop_gen_;
 }
 
 void RingReader::leave()
@@ -382,6 +404,8 @@ RingReader::Poll RingReader::try_next(FrameCopy &out, std::string *why)
     AtomicU64 *held = held_words(own_);
 
     for (;;) {
+        if (dropped())
+            return Poll::Dropped;
         // An end-of-stream marker is due once every frame before it is read.
         const EosMarker marker{h->eos_marker.load(std::memory_order_acquire)};
         if (marker.raw != 0 && marker.count() != (eos_seen_ & 0xffff) &&
@@ -427,6 +451,10 @@ RingReader::Poll RingReader::try_next(FrameCopy &out, std::string *why)
                 held[word].fetch_and(~bit, std::memory_order_seq_cst);
                 ring_doorbell();
                 gone = true;
+            } else if (dropped()) {
+                // Our bit no longer protects the slot: the frame is not ours.
+                held[word].fetch_and(~bit, std::memory_order_seq_cst);
+                return Poll::Dropped;
             }
         }
         if (gone) {

@@ -42,6 +42,7 @@ struct Geometry {
     uint64_t info_offset = 0;
     uint64_t desc_offset = 0;
     uint64_t pubring_offset = 0;
+    uint64_t drops_offset = 0;
     uint64_t data_offset = 0;
     uint64_t total_size = 0;
 
@@ -90,6 +91,10 @@ public:
     AtomicU64 *pubring(uint64_t seq) const
     {
         return reinterpret_cast<AtomicU64 *>(base_ + g_.pubring_offset) + (seq % g_.slot_count);
+    }
+    AtomicU32 *drop_word(uint32_t entry) const
+    {
+        return reinterpret_cast<AtomicU32 *>(base_ + g_.drops_offset) + entry;
     }
     std::byte *slot_data(uint32_t slot) const
     {
@@ -151,6 +156,8 @@ public:
     // How much consumer `c` holds the producer back: slots it holds, plus
     // slot_count when it is a lossless reader that has not read everything.
     uint32_t pressure(const ConsumerShared *c) const;
+    // Tells the consumer of `entry` that it was dropped (see layout.h).
+    void mark_dropped(uint32_t entry);
 
     // The producer's side of waiting for space (sleeps on the doorbell).
     uint32_t prepare_wait();
@@ -188,15 +195,18 @@ struct FrameCopy {
 // thread; release() from any thread.
 class RingReader {
 public:
-    enum class Poll { Frame, Empty, EndOfStream, Closed };
+    // Dropped: the producer dropped this consumer (no frame is returned
+    // after that).
+    enum class Poll { Frame, Empty, EndOfStream, Closed, Dropped };
 
     RingReader() = default;
     RingReader(const RingView &view, ConsumerShared *own, Doorbell *bell);
 
     // Fills the own state before it is handed to the producer.
     void init(Policy policy, int32_t pid);
-    // Starts at the next frame (after the producer accepted us).
-    void join();
+    // Starts at sequence `start` (what the producer had published when it
+    // accepted us as entry `entry`; clamped to what is plausible).
+    void join(uint32_t entry, uint64_t start);
     // Drops every held slot (no Frame of this reader may still be alive).
     void leave();
     // The consumer goes away while frames are still held: stop
@@ -219,6 +229,7 @@ public:
     uint64_t received() const;
     uint64_t skipped() const;
     uint64_t corrupt() const { return corrupt_; }
+    bool dropped() const;
     const RingView &view() const { return view_; }
 
 private:
@@ -232,6 +243,8 @@ private:
     uint64_t cursor_ = 0;
     uint64_t eos_seen_ = 0;
     uint64_t corrupt_ = 0;
+    uint32_t entry_ = UINT32_MAX;
+    uint32_t drop_gen_ = 0;
 };
 
 } // namespace bips::detail

@@ -240,6 +240,7 @@ bool Service::on_join(Link &l, Received &r)
         return false;
     }
     uint32_t index = UINT32_MAX;
+    uint64_t start = 0;
     {
         std::lock_guard lock(p_.mu);
         for (uint32_t i = 0; i < p_.joined.size() && index == UINT32_MAX; ++i)
@@ -248,6 +249,7 @@ bool Service::on_join(Link &l, Received &r)
         if (index != UINT32_MAX) {
             p_.joined[index] = state;
             p_.consumer_total.fetch_add(1);
+            start = p_.writer.published(); // honoured from here on
         }
     }
     if (index == UINT32_MAX) {
@@ -262,6 +264,7 @@ bool Service::on_join(Link &l, Received &r)
     l.phase = Link::Phase::Joined;
     Message m = make(MsgType::Joined);
     m.arg0 = index;
+    m.value = start;
     return send_message(l.sock.get(), m).ok();
 }
 
@@ -310,6 +313,7 @@ bool ProducerImpl::evict_worst(const std::string &why)
         return false;
     const ConsumerSnapshot s = read_consumer(joined[worst], view.geometry());
     joined[worst] = nullptr;
+    writer.mark_dropped(worst);
     consumer_total.fetch_sub(1);
     evicted_total.fetch_add(1);
     evictions[worst] = "the producer of channel '" + name + "' dropped this consumer (entry " +

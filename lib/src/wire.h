@@ -5,7 +5,7 @@
 //   producer -> consumer   Welcome{epoch}   + [segment (read-only), doorbell, producer pidfd?]
 //                       or Refused{errc, text}
 //   consumer -> producer   Join{policy, pid} + [consumer state memfd, consumer pidfd?]
-//   producer -> consumer   Joined{entry}    or Refused{errc, text}
+//   producer -> consumer   Joined{entry, first sequence} or Refused{errc, text}
 //   producer -> consumer   Notice{text}     just before it drops the consumer
 //   consumer -> producer   Leave{}          before it closes (not a death)
 //
@@ -39,7 +39,7 @@ struct Message {
     uint64_t magic = kWireMagic;
     uint32_t version = kWireVersion;
     MsgType type = MsgType::Hello;
-    uint64_t value = 0; // Welcome: epoch
+    uint64_t value = 0; // Welcome: epoch; Joined: the first sequence for us
     uint32_t arg0 = 0;  // Hello: role; Join: policy; Joined: entry; Refused: errc;
                         // Welcome (inspect): record count
     int32_t arg1 = 0;   // Join: pid

@@ -50,10 +50,12 @@ from .video import (  # noqa: F401
 )
 
 
-def segment_path(channel: str) -> str:
-    """The shared-memory file of `channel` (/dev/shm/bips-<channel> unless
-    $BIPS_SHM_DIR says otherwise)."""
-    return Bips.segment_path(channel)
+def channel_path(channel: str) -> str:
+    """The unix-domain socket of `channel`, where consumers attach:
+    $BIPS_DIR/bips-<channel> (/dev/shm/bips-<channel> unless $BIPS_DIR says
+    otherwise). The channel's memory is not a file: its producer hands it
+    to each consumer over this socket."""
+    return Bips.channel_path(channel)
 
 
 def validate_channel_name(channel: str) -> None:

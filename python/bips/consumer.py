@@ -230,7 +230,10 @@ class Consumer:
         0: do not wait).
 
         Raises bips.Timeout, bips.EndOfStream (once per marker),
-        bips.ProducerGone (call reattach()), bips.Corrupt.
+        bips.ProducerGone (the producer went away, or dropped this consumer
+        for holding it back past its max_wait; the message says which: call
+        reattach()). Frames that fail validation are skipped and counted
+        in `skipped`, never returned.
         """
         try:
             if self._anticipation is not None and timeout != 0:
@@ -284,7 +287,9 @@ class Consumer:
         return self._c.next(max(0, -(-left // 1_000_000)))
 
     def reattach(self, timeout: Optional[float] = None) -> None:
-        """After ProducerGone: waits for the channel's next producer."""
+        """After ProducerGone: waits for a live producer on the channel (a
+        new one, or the same one if it only dropped this consumer) and
+        attaches to it."""
         if self._anticipation is not None:
             self._anticipation.reset()
         try:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from typing import Optional, Tuple
@@ -15,6 +16,17 @@ from ._views import flat_array, region, shaped
 from .video import VideoLayout, caps_string, layout_for, video_layout
 
 __all__ = ["Producer", "WriteFrame"]
+
+
+def _max_wait_ms(seconds: Optional[float]) -> int:
+    """Seconds (None or 0: forever) to the max-wait property's milliseconds
+    (0: forever). A positive fraction of a millisecond rounds up, so it
+    never turns into forever."""
+    if seconds is None or seconds == 0:
+        return 0
+    if seconds < 0:
+        raise ValueError(f"max_wait must be None or at least 0 seconds, not {seconds}")
+    return max(1, math.ceil(seconds * 1000.0))
 
 
 def _now_ns() -> int:
@@ -141,17 +153,25 @@ class Producer:
     consumers read the format from (raw-video caps give them shaped
     arrays). Producer.video() sizes the slots from a raw video format.
 
+    `max_wait` bounds, in seconds, how long acquire() waits for consumers
+    that hold the producer back (lossless consumers behind, slots held):
+    past it the producer drops the one that holds it back most, whose
+    next() then raises bips.ProducerGone saying why (it may reattach()).
+    None or 0 waits forever (strict lossless).
+
     Raises bips.InvalidName, bips.Busy (a live producer owns the channel),
-    bips.NoSpace (too little /dev/shm), bips.InvalidArgument, ...
+    bips.NoSpace (too little memory for the slots), bips.InvalidArgument,
+    ...
 
     Thread-safety: acquire/publish/discard may be called from any thread.
     """
 
     def __init__(self, channel: str, slot_size: int, slot_count: int = 4,
                  mode: int = 0o600, stream_info: Optional[str] = None,
-                 max_consumers: int = 16):
+                 max_consumers: int = 16, max_wait: Optional[float] = 2.0):
         self._p = Bips.Producer(name=channel, slot_count=slot_count, slot_size=slot_size,
-                                mode=mode, max_consumers=max_consumers)
+                                mode=mode, max_consumers=max_consumers,
+                                max_wait=_max_wait_ms(max_wait))
         try:
             self._p.init(None)
         except GLib.Error as exc:
@@ -163,13 +183,14 @@ class Producer:
     @classmethod
     def video(cls, channel: str, width: int, height: int, format: str = "RGBA",
               framerate: Optional[Tuple[int, int]] = (30, 1), slot_count: int = 4,
-              mode: int = 0o600, max_consumers: int = 16) -> "Producer":
+              mode: int = 0o600, max_consumers: int = 16,
+              max_wait: Optional[float] = 2.0) -> "Producer":
         """A producer of raw video: caps as stream info, slots of one frame
         (default GStreamer strides), `array` shaped (H, W, C) or in planes."""
         layout = layout_for(format, width, height)
         return cls(channel, layout.size, slot_count=slot_count, mode=mode,
                    stream_info=caps_string(format, width, height, framerate),
-                   max_consumers=max_consumers)
+                   max_consumers=max_consumers, max_wait=max_wait)
 
     def acquire(self, timeout: Optional[float] = None) -> WriteFrame:
         """A free slot, waiting up to `timeout` seconds (None: forever, 0:

@@ -175,6 +175,8 @@ TEST(Directory, CleanRacingTakeoverNeverRemovesALiveChannel)
         go.store(true);
         auto created = Producer::create(name, small_options());
         cleaner.join();
+        if (!created.ok())
+            ADD_FAILURE() << "round " << round << ": " << created.error().message;
         if (created.ok()) {
             ++takeovers;
             auto seen = inspect_channel(name);

@@ -15,7 +15,7 @@ namespace bips::detail {
 // Lets gtest print poll outcomes by name.
 inline void PrintTo(RingReader::Poll p, std::ostream *os)
 {
-    static const char *const names[] = {"Frame", "Empty", "EndOfStream", "Closed"};
+    static const char *const names[] = {"Frame", "Empty", "EndOfStream", "Closed", "Dropped"};
     *os << names[static_cast<int>(p)];
 }
 } // namespace bips::detail
@@ -87,7 +87,7 @@ protected:
         readers[entry] = RingReader(view, state(entry), reinterpret_cast<Doorbell *>(bell->mem));
         readers[entry].init(policy, getpid());
         joined[entry] = state(entry);
-        readers[entry].join();
+        readers[entry].join(entry, writer->published());
         return readers[entry];
     }
 

@@ -20,13 +20,14 @@ def channel(request):
 
     If a test leaves the channel behind (a producer it killed, or one that
     failed mid-test), teardown takes the dead channel over and closes it,
-    which removes its file from /dev/shm; a live producer's is left alone."""
+    which removes its socket from the channel directory ($BIPS_DIR, else
+    /dev/shm); a live producer's is left alone."""
     import bips
 
     test = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)[:60]
     name = f"pyt-{os.getpid()}-{next(_counter)}-{test}"
     yield name
-    for leftover in Path(bips.segment_path(name)).parent.glob(f"bips-{name}*"):
+    for leftover in Path(bips.channel_path(name)).parent.glob(f"bips-{name}*"):
         try:
             bips.Producer(leftover.name[len("bips-"):], 64).close()
         except bips.Error:

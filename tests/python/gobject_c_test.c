@@ -79,8 +79,9 @@ static int test_round_trip(void)
     g_clear_error(&error);
     CHECK(bips_frame_get_pts(frame) == 5);
 
-    g_autofree gchar *path = bips_segment_path(name);
-    CHECK(g_str_has_suffix(path, name));
+    g_autofree gchar *path = bips_channel_path(name);
+    g_autofree gchar *suffix = g_strconcat("/bips-", name, NULL);
+    CHECK(g_str_has_suffix(path, suffix));
     return 0;
 }
 

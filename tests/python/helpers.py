@@ -24,27 +24,32 @@ def mappings():
     return out
 
 
-def assert_in_channel_mapping(address: int, size: int, channel: str) -> str:
-    """Fails unless [address, address + size) lies in one mapping of the
-    channel's shared-memory file /dev/shm/bips-<channel>: the mapping shows
-    that path (consumers), or the file's device and inode (a producer maps
-    the file under the temporary name it was created with, which
-    /proc/self/maps shows "(deleted)"). Returns the mapping's path."""
-    import bips
+def channel_memfd_name(channel: str) -> str:
+    """How /proc/self/maps names a mapping of the channel's memory: the
+    producer's memfd "bips-<channel>", which has no file system name."""
+    return f"/memfd:bips-{channel} (deleted)"
 
-    path = bips.segment_path(channel)
-    assert path.endswith("/bips-" + channel)
-    try:
-        st = os.stat(path)
-        ident = (st.st_dev, st.st_ino)
-    except FileNotFoundError:  # the producer is gone and removed the name
-        ident = None
-    for start, end, _perms, dev, inode, mapped in mappings():
+
+def assert_in_channel_mapping(address: int, size: int, channel: str,
+                              writable: bool = False) -> str:
+    """Fails unless [address, address + size) lies in one mapping of the
+    channel's memory: the memfd the producer hands to consumers, which
+    /proc/self/maps shows as "/memfd:bips-<channel> (deleted)" (not the
+    consumers' own "bips-<channel>-consumer" memfds nor the doorbell).
+    Consumers map it read-only and only the producer writable, so the
+    mapping must be writable exactly when `writable` is true (a producer's
+    slot). Returns the mapping's path."""
+    expected = channel_memfd_name(channel)
+    for start, end, perms, _dev, _inode, mapped in mappings():
         if start <= address and address + size <= end:
-            same_path = mapped.split(" (deleted)")[0] == path
-            assert same_path or (dev, inode) == ident, (
+            assert mapped == expected, (
                 f"{size} bytes at {address:#x} lie in {mapped or 'an anonymous mapping'}, "
-                f"not in {path}: the data was copied")
+                f"not in {expected}: the data was copied")
+            assert perms[0] == "r" and perms[3] == "s", (
+                f"the mapping of {expected} at {address:#x} is {perms}, not readable and shared")
+            assert (perms[1] == "w") == writable, (
+                f"the mapping of {expected} at {address:#x} is {perms}: expected "
+                f"{'writable (the producer)' if writable else 'read-only (a consumer)'}")
             return mapped
     raise AssertionError(f"{address:#x} is not in any mapping of this process")
 

@@ -9,7 +9,7 @@ import pytest
 
 import bips
 from bips import Bips
-from gi.repository import GLib
+from gi.repository import GLib, GObject
 
 from helpers import assert_in_channel_mapping
 
@@ -179,3 +179,30 @@ def test_unreleased_frames_block_a_lossless_producer(channel):
     held[0].release()
     producer.discard(producer.acquire(0))
     del held
+
+
+def test_channel_path_is_the_channel_socket(channel):
+    import stat
+
+    path = Bips.channel_path(channel)
+    assert path == bips.channel_path(channel)
+    assert path == os.path.join(os.environ.get("BIPS_DIR") or "/dev/shm", f"bips-{channel}")
+    assert not os.path.lexists(path)
+    producer = Bips.Producer.new(channel, 2, 64, 0o600)
+    st = os.lstat(path)
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert producer.close()
+    assert not os.path.lexists(path)
+
+
+def test_max_wait_is_a_construct_property(channel):
+    spec = Bips.Producer.find_property("max-wait")
+    assert spec is not None and spec.default_value == 2000 and spec.minimum == 0
+    assert spec.flags & GObject.ParamFlags.CONSTRUCT_ONLY
+    producer = Bips.Producer(name=channel, slot_count=2, slot_size=64, max_wait=0)
+    producer.init(None)
+    assert producer.props.max_wait == 0
+    assert producer.close()
+    producer = Bips.Producer.new(channel, 2, 64, 0o600)
+    assert producer.props.max_wait == 2000
+    assert producer.close()

@@ -3,9 +3,9 @@
 in this and other processes (C++ and Python)."""
 
 import gc
-import os
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -25,7 +25,8 @@ def test_consumer_array_is_a_view_of_the_channel(channel):
             bips.Consumer(channel, timeout=1) as consumer:
         image = np.arange(48 * 64 * 4, dtype=np.uint32).reshape(48, 64, 4).astype(np.uint8)
         with producer.acquire(timeout=1) as slot:
-            assert_in_channel_mapping(slot.data.ctypes.data, slot.capacity, channel)
+            assert_in_channel_mapping(slot.data.ctypes.data, slot.capacity, channel,
+                                      writable=True)
             slot.array[...] = image
         with consumer.next(timeout=1) as frame:
             array = frame.array
@@ -33,8 +34,7 @@ def test_consumer_array_is_a_view_of_the_channel(channel):
             assert not array.flags.writeable and not array.flags.owndata
             np.testing.assert_array_equal(array, image)
             path = assert_in_channel_mapping(array.ctypes.data, array.nbytes, channel)
-            if "BIPS_SHM_DIR" not in os.environ:
-                assert path.startswith(f"/dev/shm/bips-{channel}")
+            assert path == f"/memfd:bips-{channel} (deleted)"
             start, size = consumer.data_mapping
             assert start <= array.ctypes.data and array.ctypes.data + array.nbytes <= start + size
             with pytest.raises(ValueError):
@@ -312,8 +312,73 @@ def test_restart_through_frames_with_reattach(channel):
     _publish_fill(second, 6)
     reader.join(timeout=10)
     assert [v for _, v in results] == [5, 6]
+    assert results[1][0] > results[0][0]  # the new producer's epoch is greater
     second.close()
     consumer.close()
+
+
+def _hold_the_producer_back(producer, consumer):
+    """Publishes two frames into a two-slot channel and holds both in a
+    lossless consumer, then acquires: past the producer's max_wait it
+    drops the consumer. Returns how long the acquire waited."""
+    for v in (1, 2):
+        producer.write(np.full(64, v, np.uint8))
+    held = [consumer.next(timeout=1), consumer.next(timeout=1)]
+    start = time.monotonic()
+    with producer.acquire(timeout=5) as slot:
+        slot.data[:] = 3
+    waited = time.monotonic() - start
+    for frame in held:
+        frame.release()
+    return waited
+
+
+def test_max_wait_drops_a_consumer_that_holds_the_producer_back(channel):
+    with bips.Producer(channel, 64, slot_count=2, max_wait=0.2) as producer, \
+            bips.Consumer(channel, "lossless", timeout=1) as consumer:
+        assert _hold_the_producer_back(producer, consumer) >= 0.15
+        assert producer.consumer_count == 0
+        for _ in range(4):  # see the next test for the frames it may still get
+            try:
+                consumer.next(timeout=2).release()
+            except bips.ProducerGone as exc:
+                assert "max_wait" in str(exc)
+                break
+        else:
+            pytest.fail("the dropped consumer never saw ProducerGone")
+        # It may reattach: to the same producer, under the same epoch.
+        consumer.reattach(timeout=2)
+        assert consumer.epoch == producer.epoch
+        wait_for(lambda: producer.consumer_count == 1, what="the consumer to rejoin")
+        producer.write(np.full(64, 4, np.uint8))
+        with consumer.next(timeout=1) as frame:
+            assert frame.data[0] == 4
+
+
+def test_a_dropped_consumer_gets_no_frame_published_after_the_drop(channel):
+    with bips.Producer(channel, 64, slot_count=2, max_wait=0.2) as producer, \
+            bips.Consumer(channel, "lossless", timeout=1) as consumer:
+        _hold_the_producer_back(producer, consumer)
+        with pytest.raises(bips.ProducerGone, match="max_wait"):
+            consumer.next(timeout=2).release()
+
+
+def test_max_wait_none_waits_forever_for_a_lossless_consumer(channel):
+    with bips.Producer(channel, 64, slot_count=2, max_wait=None) as producer, \
+            bips.Consumer(channel, "lossless", timeout=1) as consumer:
+        assert producer.gobject.props.max_wait == 0
+        for v in (1, 2):
+            producer.write(np.full(64, v, np.uint8))
+        with pytest.raises(bips.Timeout):
+            producer.acquire(timeout=0.5)
+        with consumer.next(timeout=1) as frame:
+            assert frame.data[0] == 1
+        producer.write(np.full(64, 3, np.uint8), timeout=1)
+        for v in (2, 3):
+            with consumer.next(timeout=1) as frame:
+                assert frame.data[0] == v
+    with pytest.raises(ValueError):
+        bips.Producer(channel, 64, max_wait=-1)
 
 
 def test_producer_slot_views_and_write(channel):
