@@ -4,8 +4,10 @@
 
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
 namespace gstbips {
@@ -108,41 +110,142 @@ std::vector<std::byte> serialize_meta(GstBuffer *buffer, GstClockTime latency)
     return out;
 }
 
-static bool apply_video_meta(GstBuffer *buffer, const VideoMetaRecord &rec, std::string *why)
+namespace {
+
+// What check_video_meta found.
+enum class MetaCheck {
+    Valid,       // attach it
+    Unsupported, // a layout these checks cannot follow: leave the meta out
+    Invalid,     // it does not describe the frame: do not use the frame
+};
+
+std::string plane_text(guint plane) { return "plane " + std::to_string(plane); }
+
+// Bytes that one row of `plane` takes at `width` pixels: the widest of its
+// components (pixel stride times the component's subsampled width).
+// False when a component has no whole-byte pixel stride.
+bool plane_row_bytes(const GstVideoFormatInfo *finfo, guint plane, guint32 width,
+                     guint64 *row_bytes)
+{
+    gint comps[GST_VIDEO_MAX_COMPONENTS];
+    gst_video_format_info_component(finfo, plane, comps);
+    guint64 widest = 0;
+    for (gint comp : comps) {
+        if (comp < 0)
+            break;
+        const gint pstride = GST_VIDEO_FORMAT_INFO_PSTRIDE(finfo, comp);
+        const gint cwidth = GST_VIDEO_FORMAT_INFO_SCALE_WIDTH(finfo, comp, width);
+        if (pstride <= 0 || cwidth <= 0)
+            return false;
+        widest = std::max(widest, guint64(pstride) * guint64(cwidth));
+    }
+    *row_bytes = widest;
+    return widest > 0;
+}
+
+// Rows of `plane` at `height` lines (its components share one vertical
+// subsampling).
+guint64 plane_rows(const GstVideoFormatInfo *finfo, guint plane, guint32 height)
+{
+    gint comps[GST_VIDEO_MAX_COMPONENTS];
+    gst_video_format_info_component(finfo, plane, comps);
+    if (comps[0] < 0)
+        return 0;
+    const gint rows = GST_VIDEO_FORMAT_INFO_SCALE_HEIGHT(finfo, comps[0], height);
+    return rows > 0 ? guint64(rows) : 0;
+}
+
+// Checks a video meta record against a frame of `size` bytes sent with
+// caps `layout` (nullptr: not raw video caps). Every sum and product is
+// checked for overflow: the record's fields are the producer's word.
+MetaCheck check_video_meta(const VideoMetaRecord &rec, gsize size, const GstVideoInfo *layout,
+                           GstVideoFormat *format_out, std::string *why)
 {
     char name[sizeof(rec.format) + 1] = {};
     std::memcpy(name, rec.format, sizeof(rec.format));
-    GstVideoFormat format = gst_video_format_from_string(name);
+    const GstVideoFormat format = gst_video_format_from_string(name);
     if (format == GST_VIDEO_FORMAT_UNKNOWN) {
-        *why = std::string("unknown video format '") + name + "'";
-        return false;
+        *why = std::string("video meta of unknown format '") + name + "'";
+        return MetaCheck::Invalid;
     }
-    if (rec.n_planes == 0 || rec.n_planes > kMaxPlanes || rec.width == 0 || rec.height == 0 ||
-        rec.width > G_MAXINT || rec.height > G_MAXINT) {
-        *why = "video meta with impossible size or plane count";
-        return false;
+    if (layout && format != GST_VIDEO_INFO_FORMAT(layout)) {
+        *why = std::string("video meta of format ") + name + " on a stream of format " +
+               GST_VIDEO_INFO_NAME(layout);
+        return MetaCheck::Invalid;
     }
-    const gsize size = gst_buffer_get_size(buffer);
+    if (rec.width == 0 || rec.height == 0 || rec.width > G_MAXINT || rec.height > G_MAXINT) {
+        *why = "video meta of impossible size " + std::to_string(rec.width) + "x" +
+               std::to_string(rec.height);
+        return MetaCheck::Invalid;
+    }
+    if (layout && (rec.width < guint(GST_VIDEO_INFO_WIDTH(layout)) ||
+                   rec.height < guint(GST_VIDEO_INFO_HEIGHT(layout)))) {
+        *why = "video meta of " + std::to_string(rec.width) + "x" + std::to_string(rec.height) +
+               " on a stream of " + std::to_string(GST_VIDEO_INFO_WIDTH(layout)) + "x" +
+               std::to_string(GST_VIDEO_INFO_HEIGHT(layout));
+        return MetaCheck::Invalid;
+    }
+    const GstVideoFormatInfo *finfo = gst_video_format_get_info(format);
+    if (finfo == nullptr || format <= GST_VIDEO_FORMAT_ENCODED ||
+        GST_VIDEO_FORMAT_INFO_IS_TILED(finfo) || GST_VIDEO_FORMAT_INFO_HAS_PALETTE(finfo) ||
+        GST_VIDEO_FORMAT_INFO_IS_COMPLEX(finfo)) {
+        *why = std::string("video meta of format ") + name +
+               ", whose layout (tiles, palette or packed bits) is not checked, left out";
+        return MetaCheck::Unsupported;
+    }
+    const guint n_planes = GST_VIDEO_FORMAT_INFO_N_PLANES(finfo);
+    if (rec.n_planes != n_planes) {
+        *why = "video meta with " + std::to_string(rec.n_planes) + " planes for format " + name +
+               ", which has " + std::to_string(n_planes);
+        return MetaCheck::Invalid;
+    }
+    for (guint i = 0; i < n_planes; i++) {
+        guint64 row_bytes = 0;
+        const guint64 rows = plane_rows(finfo, i, rec.height);
+        if (!plane_row_bytes(finfo, i, rec.width, &row_bytes) || rows == 0) {
+            *why = std::string("video meta of format ") + name + ": " + plane_text(i) +
+                   " has no byte layout to check, left out";
+            return MetaCheck::Unsupported;
+        }
+        const int32_t stride = rec.stride[i];
+        if (stride <= 0 || guint64(stride) < row_bytes) {
+            *why = "video meta " + plane_text(i) + " stride " + std::to_string(stride) +
+                   " is less than its row of " + std::to_string(row_bytes) + " bytes";
+            return MetaCheck::Invalid;
+        }
+        // offset + stride * (rows - 1) + row_bytes <= size
+        guint64 span = 0, end = 0;
+        if (!g_uint64_checked_mul(&span, guint64(stride), rows - 1) ||
+            !g_uint64_checked_add(&end, span, row_bytes) ||
+            !g_uint64_checked_add(&end, end, rec.offset[i]) || end > size) {
+            *why = "video meta " + plane_text(i) + " (offset " + std::to_string(rec.offset[i]) +
+                   ", stride " + std::to_string(stride) + ", " + std::to_string(rows) +
+                   " rows of " + std::to_string(row_bytes) + " bytes) reaches past the end of "
+                   "the " + std::to_string(size) + "-byte frame";
+            return MetaCheck::Invalid;
+        }
+    }
+    *format_out = format;
+    return MetaCheck::Valid;
+}
+
+void add_video_meta(GstBuffer *buffer, const VideoMetaRecord &rec, GstVideoFormat format)
+{
     gsize offset[kMaxPlanes] = {};
     gint stride[kMaxPlanes] = {};
     for (uint32_t i = 0; i < rec.n_planes; i++) {
-        if (rec.offset[i] >= size) {
-            *why = "video meta plane offset beyond the frame";
-            return false;
-        }
         offset[i] = static_cast<gsize>(rec.offset[i]);
         stride[i] = rec.stride[i];
     }
     gst_buffer_add_video_meta_full(buffer, static_cast<GstVideoFrameFlags>(rec.flags), format,
                                    rec.width, rec.height, rec.n_planes, offset, stride);
-    return true;
 }
 
-bool apply_meta(GstBuffer *buffer, std::span<const std::byte> blob, FrameExtras *extras,
-                std::string *why)
+// Decodes a blob. False with *why set if it is not one of ours or is
+// malformed.
+bool decode_blob(std::span<const std::byte> blob, std::optional<VideoMetaRecord> *video,
+                 GstClockTime *producer_latency, std::string *why)
 {
-    if (blob.empty())
-        return true;
     BlobHeader header;
     if (blob.size() < sizeof(header)) {
         *why = "metadata blob too short";
@@ -157,13 +260,7 @@ bool apply_meta(GstBuffer *buffer, std::span<const std::byte> blob, FrameExtras 
         *why = "metadata blob version " + std::to_string(header.version) + " not supported";
         return false;
     }
-
-    // Decode every record first, apply afterwards: a malformed blob adds
-    // nothing.
     size_t pos = sizeof(header);
-    bool have_video = false;
-    VideoMetaRecord video{};
-    GstClockTime producer_latency = GST_CLOCK_TIME_NONE;
     for (uint16_t i = 0; i < header.count; i++) {
         RecordHeader rh;
         if (blob.size() - pos < sizeof(rh)) {
@@ -177,12 +274,13 @@ bool apply_meta(GstBuffer *buffer, std::span<const std::byte> blob, FrameExtras 
             return false;
         }
         if (rh.tag == kTagVideoMeta) {
-            if (rh.length < sizeof(video) || have_video) {
+            if (rh.length < sizeof(VideoMetaRecord) || video->has_value()) {
                 *why = "malformed video meta record";
                 return false;
             }
-            std::memcpy(&video, blob.data() + pos, sizeof(video));
-            have_video = true;
+            VideoMetaRecord rec;
+            std::memcpy(&rec, blob.data() + pos, sizeof(rec));
+            *video = rec;
         }
         if (rh.tag == kTagLatency) {
             uint64_t latency;
@@ -192,15 +290,57 @@ bool apply_meta(GstBuffer *buffer, std::span<const std::byte> blob, FrameExtras 
             }
             std::memcpy(&latency, blob.data() + pos, sizeof(latency));
             if (latency < GST_CLOCK_TIME_NONE)
-                producer_latency = latency;
+                *producer_latency = latency;
         }
         pos += rh.length;
         pos = pad8(pos) <= blob.size() ? pad8(pos) : blob.size();
     }
-    if (have_video && !apply_video_meta(buffer, video, why))
-        return false;
-    extras->producer_latency = producer_latency;
     return true;
+}
+
+} // namespace
+
+FrameVerdict apply_meta(GstBuffer *buffer, std::span<const std::byte> blob,
+                        const GstVideoInfo *layout, FrameExtras *extras, std::string *why)
+{
+    const gsize size = gst_buffer_get_size(buffer);
+    why->clear();
+
+    // Decode every record first, apply afterwards: a malformed blob adds
+    // nothing.
+    std::optional<VideoMetaRecord> video;
+    GstClockTime producer_latency = GST_CLOCK_TIME_NONE;
+    if (!blob.empty() && !decode_blob(blob, &video, &producer_latency, why)) {
+        video.reset();
+        producer_latency = GST_CLOCK_TIME_NONE;
+    }
+
+    GstVideoFormat format = GST_VIDEO_FORMAT_UNKNOWN;
+    if (video) {
+        std::string problem;
+        switch (check_video_meta(*video, size, layout, &format, &problem)) {
+        case MetaCheck::Valid:
+            break;
+        case MetaCheck::Unsupported:
+            video.reset(); // the frame must then hold the default layout
+            *why = problem;
+            break;
+        case MetaCheck::Invalid:
+            *why = problem;
+            return FrameVerdict::Reject;
+        }
+    }
+    if (!video && layout && size < GST_VIDEO_INFO_SIZE(layout)) {
+        const std::string ignored = why->empty() ? "" : " (" + *why + ")";
+        *why = "frame of " + std::to_string(size) + " bytes without a usable video meta is "
+               "smaller than the " + std::to_string(GST_VIDEO_INFO_SIZE(layout)) +
+               " bytes its caps describe" + ignored;
+        return FrameVerdict::Reject;
+    }
+    if (video)
+        add_video_meta(buffer, *video, format);
+    extras->producer_latency = producer_latency;
+    return FrameVerdict::Use;
 }
 
 } // namespace gstbips

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <gst/gst.h>
+#include <gst/video/video.h>
 
 #include <cstddef>
 #include <span>
@@ -37,11 +38,31 @@ struct FrameExtras {
 // (GST_CLOCK_TIME_NONE or 0: not sent); empty when there is nothing.
 std::vector<std::byte> serialize_meta(GstBuffer *buffer, GstClockTime latency);
 
-// Adds to `buffer` (writable) the metadata that `blob` describes and fills
-// *extras. The blob comes from another process: every field is validated
-// against `buffer`'s size. Returns false with *why set when the blob is
-// malformed; nothing is added then. An empty blob is fine.
-bool apply_meta(GstBuffer *buffer, std::span<const std::byte> blob, FrameExtras *extras,
-                std::string *why);
+// What apply_meta decided about a frame.
+enum class FrameVerdict {
+    Use,    // push the buffer; *why is set if (part of) the blob was ignored
+    Reject, // do not push it: downstream would read outside the frame
+};
+
+// Adds to `buffer` (writable, holding one frame) the metadata that `blob`
+// describes and fills *extras, after checking it against the frame: the
+// blob comes from another process, which may be buggy or hostile.
+//
+// `layout` is the video info of the caps the buffer goes out with (nullptr
+// when they are not raw video). A video meta is attached only if its
+// format is a plain planar or packed one (not tiled, palettized or of a
+// complex layout) with the format's plane count, a stride of at least one
+// row per plane and every row of every plane inside the frame, and if it
+// agrees with `layout` (same format, at least its width and height); a
+// meta of a format that cannot be checked is left out. Without a video
+// meta the frame must hold the default layout of `layout`.
+//
+// Returns Reject with *why naming the problem when the frame cannot be
+// used safely (nothing is added then), Use otherwise. A blob that is not
+// bipssink's (unknown magic, malformed records) adds nothing and sets
+// *why, but the frame is still used if it holds the default layout. An
+// empty blob is fine.
+FrameVerdict apply_meta(GstBuffer *buffer, std::span<const std::byte> blob,
+                        const GstVideoInfo *layout, FrameExtras *extras, std::string *why);
 
 } // namespace gstbips

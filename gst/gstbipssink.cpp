@@ -7,9 +7,13 @@
  * @see_also: bipssrc
  *
  * Publishes every buffer it receives as one frame of the bips channel named
- * by #GstBipsSink:channel, a segment in /dev/shm that any number of bipssrc
- * elements (or other bips consumers) in other processes read without a
- * copy. The caps travel with the stream, so consumers need none.
+ * by #GstBipsSink:channel, which any number of bipssrc elements (or other
+ * bips consumers) in other processes read without a copy. The channel is a
+ * unix socket bips-<name> in /dev/shm, or in $BIPS_DIR when that is set;
+ * the frames live in anonymous shared memory (a memfd) that consumers get
+ * over the socket and map read-only, so no file holds them and nothing is
+ * left behind when the producer goes. The caps travel with the stream, so
+ * consumers need none.
  *
  * The channel is created when the caps are known; its slot size is derived
  * from raw video caps unless #GstBipsSink:slot-size is set. For raw video the
@@ -25,7 +29,13 @@
  * Consumers with the lossless policy slow the sink down when they fall
  * behind (render waits for a free slot, and returns promptly on flushing or
  * a state change); consumers with the latest policy never do. Without
- * consumers the sink keeps running and frames are overwritten.
+ * consumers the sink keeps running and frames are overwritten. A consumer
+ * holds the sink back for at most #GstBipsSink:max-wait: past it the sink
+ * drops the consumer that holds it back most, which loses the frames it
+ * had not read yet and attaches again (bipssrc does so by itself); the
+ * slots that consumer still held are written again. With
+ * max-wait=0 the sink waits for its lossless consumers however long it
+ * takes.
  *
  * Timestamps are published as absolute clock times; EOS is published too,
  * so consumers end their streams.
@@ -61,6 +71,7 @@ enum {
     PROP_SLOTS,
     PROP_SLOT_SIZE,
     PROP_PERMS,
+    PROP_MAX_WAIT,
     PROP_ALLOW_COPY,
     PROP_WAIT_FOR_CONSUMER,
     PROP_CONSUMERS,
@@ -134,6 +145,10 @@ static void gst_bips_sink_set_property(GObject *object, guint prop_id, const GVa
         if (mutable_now(self, pspec))
             s.perms = g_value_get_uint(value);
         break;
+    case PROP_MAX_WAIT:
+        if (mutable_now(self, pspec))
+            s.max_wait_ms = g_value_get_uint64(value);
+        break;
     case PROP_ALLOW_COPY:
         s.allow_copy = g_value_get_boolean(value);
         break;
@@ -175,6 +190,9 @@ static void gst_bips_sink_get_property(GObject *object, guint prop_id, GValue *v
         break;
     case PROP_PERMS:
         g_value_set_uint(value, s.perms);
+        break;
+    case PROP_MAX_WAIT:
+        g_value_set_uint64(value, s.max_wait_ms);
         break;
     case PROP_ALLOW_COPY:
         g_value_set_boolean(value, s.allow_copy);
@@ -273,8 +291,10 @@ static void gst_bips_sink_class_init(GstBipsSinkClass *klass)
 
     properties[PROP_CHANNEL] = g_param_spec_string(
         "channel", "Channel",
-        "Name of the channel to publish on (required; letters, digits, '.', '_', '-'; the "
-        "segment is bips-<name> in /dev/shm, or in $BIPS_SHM_DIR if set)",
+        "Name of the channel to publish on (required; letters, digits, '.', '_', '-'). "
+        "Consumers find it as the unix socket bips-<name> in /dev/shm, or in $BIPS_DIR if "
+        "set; the frames travel in shared memory handed over that socket, and the socket "
+        "is removed when the sink stops",
         nullptr, rw_ready);
     properties[PROP_SLOTS] = g_param_spec_uint(
         "slots", "Slots",
@@ -288,9 +308,16 @@ static void gst_bips_sink_class_init(GstBipsSinkClass *klass)
         0, G_MAXUINT64, 0, rw_ready);
     properties[PROP_PERMS] = g_param_spec_uint(
         "perms", "Permissions",
-        "Permission bits of the channel's segment file (default 0600 = 384: owner only; "
-        "0660 = 432 lets the group read)",
+        "Permission bits of the channel's socket, which decide who may attach (default "
+        "0600 = 384: owner only; 0660 = 432 lets the group attach too)",
         0, 0777, gstbips::kDefaultPerms, rw_ready);
+    properties[PROP_MAX_WAIT] = g_param_spec_uint64(
+        "max-wait", "Maximum wait",
+        "Milliseconds the sink may wait for the consumers that hold it back (lossless "
+        "readers behind, slots still held) before it drops the one that holds it back most; "
+        "that consumer loses its unread frames and attaches again (bipssrc does so by "
+        "itself). 0 = wait forever (strictly lossless: a stuck consumer stalls the sink)",
+        0, gstbips::kMaxWaitLimitMs, gstbips::kDefaultMaxWaitMs, rw_ready);
     properties[PROP_ALLOW_COPY] = g_param_spec_boolean(
         "allow-copy", "Allow copy",
         "Copy buffers that are not slots of this channel into a slot (counted in stats as "

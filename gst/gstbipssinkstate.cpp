@@ -6,6 +6,7 @@
 
 #include "gstbipsutils.h"
 
+#include <algorithm>
 #include <vector>
 
 GST_DEBUG_CATEGORY_EXTERN(gst_bips_sink_debug);
@@ -21,9 +22,13 @@ constexpr auto kMonitorPeriod = std::chrono::milliseconds(50);
 // when the slots must grow.
 constexpr auto kRecreateGrace = std::chrono::seconds(1);
 
-constexpr guint64 kPage = 4096;
-
-guint64 round_up_page(guint64 n) { return (n + kPage - 1) / kPage * kPage; }
+// The max-wait property (milliseconds, 0 = forever) as the core's bound.
+std::chrono::nanoseconds max_wait_of(guint64 ms)
+{
+    if (ms == 0)
+        return std::chrono::nanoseconds::zero(); // the core's "wait forever"
+    return std::chrono::milliseconds(std::min<guint64>(ms, kMaxWaitLimitMs));
+}
 
 } // namespace
 
@@ -100,7 +105,7 @@ void SinkState::stop()
 }
 
 // Retires the allocator and lets go of the producer. The Producer (and with
-// it the segment's name) goes away now unless buffers of its slots are
+// it the channel's socket) goes away now unless buffers of its slots are
 // still alive somewhere; their memories keep it until they are freed.
 void SinkState::drop_producer()
 {
@@ -122,7 +127,8 @@ void SinkState::drop_producer()
 bool SinkState::create_producer(const std::string &stream_info, guint64 frame_size)
 {
     SinkSettings s = snapshot_settings();
-    guint64 slot_size = s.slot_size ? s.slot_size : round_up_page(frame_size);
+    // Slots are page aligned anyway; a derived size uses the whole pages.
+    guint64 slot_size = s.slot_size ? s.slot_size : bips::round_up_to_page(frame_size);
     if (slot_size == 0) {
         GST_ELEMENT_ERROR(sink_, RESOURCE, SETTINGS,
                           ("bipssink cannot derive a slot size for caps '%s'; set slot-size to "
@@ -136,6 +142,7 @@ bool SinkState::create_producer(const std::string &stream_info, guint64 frame_si
     options.slot_count = s.slots;
     options.slot_size = slot_size;
     options.mode = s.perms;
+    options.max_wait = max_wait_of(s.max_wait_ms);
     auto created = bips::Producer::create(s.channel, options);
     if (!created) {
         const bips::Error &e = created.error();

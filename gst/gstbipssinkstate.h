@@ -22,6 +22,7 @@
 #include <gst/video/video.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -36,9 +37,16 @@ namespace gstbips {
 // a queue in flight), and each consumer holds the frame it reads plus
 // usually one queued downstream; 6 lets a 4K camera feed two or three
 // consumers without the producer waiting on an ordinary hiccup, while
-// costing 6 frames of /dev/shm (75 MiB for 4K NV12, 199 MiB for 4K RGBA).
+// costing 6 frames of shared memory (75 MiB for 4K NV12, 199 MiB for 4K
+// RGBA).
 inline constexpr guint kDefaultSlots = 6;
 inline constexpr guint kDefaultPerms = 0600;
+// max-wait, in milliseconds: the core's default bound (ProducerOptions),
+// and the largest value that still fits its nanosecond clock.
+inline constexpr guint64 kDefaultMaxWaitMs =
+    std::chrono::duration_cast<std::chrono::milliseconds>(bips::ProducerOptions{}.max_wait)
+        .count();
+inline constexpr guint64 kMaxWaitLimitMs = G_MAXINT64 / 1000000;
 
 // Properties. Guarded by GST_OBJECT_LOCK of the element.
 struct SinkSettings {
@@ -46,6 +54,7 @@ struct SinkSettings {
     guint slots = kDefaultSlots;
     guint64 slot_size = 0; // 0: derived from the caps (raw video)
     guint perms = kDefaultPerms;
+    guint64 max_wait_ms = kDefaultMaxWaitMs; // 0: wait forever
     bool allow_copy = true;
     bool wait_for_consumer = false;
 };

@@ -23,13 +23,32 @@
  *
  * With #GstBipsSrc:policy lossless every frame arrives and the producer
  * waits for this consumer (backpressure: a downstream that holds every
- * buffer stalls the producer). With latest the producer never waits for it,
- * frames that came too fast are skipped and counted, and only the slots
- * this element's buffers still hold are kept from reuse.
+ * buffer stalls the producer, for at most the producer's max-wait). With
+ * latest the producer never waits for it, frames that came too fast are
+ * skipped and counted, and only the slots this element's buffers still
+ * hold are kept from reuse.
  *
  * If no producer exists yet, bipssrc waits for one (#GstBipsSrc:timeout);
  * when the producer exits or dies it waits for the next one and carries on
- * (#GstBipsSrc:reconnect). EOS of the producer ends the stream.
+ * (#GstBipsSrc:reconnect). A bipssrc that holds its producer back (a
+ * lossless one that fell behind, or one whose buffers downstream keeps)
+ * longer than the producer allows (bipssink's max-wait) is dropped by it;
+ * it then attaches again the same way, with a warning, and the frames in
+ * between are lost (buffers of it that downstream still holds stay mapped,
+ * but the producer may write new frames into them). EOS of the producer
+ * ends the stream.
+ *
+ * bipssrc finds the channel as the unix socket bips-<name> in /dev/shm, or
+ * in $BIPS_DIR when that is set (the producer must use the same folder);
+ * the frames come over that socket as shared memory mapped read-only.
+ *
+ * Nothing the producer writes is trusted. A frame whose GstVideoMeta does
+ * not fit it (a plane count other than the format's, a stride shorter than
+ * a row, a plane reaching past the end of the frame, a format or size other
+ * than the caps'), or which, without such a meta, is smaller than its caps
+ * say, is dropped with a warning and counted in #GstBipsSrc:stats
+ * (rejected), so that downstream never reads outside a frame. A video meta
+ * of a tiled, palettized or bit-packed format is not attached at all.
  *
  * ## Example launch lines (pipelines/consumer.sh, pipelines/consumer-headless.sh)
  * |[
@@ -249,11 +268,13 @@ static void gst_bips_src_class_init(GstBipsSrcClass *klass)
 
     properties[PROP_CHANNEL] = g_param_spec_string(
         "channel", "Channel",
-        "Name of the channel to read (required; the same name as the producer's bipssink)",
+        "Name of the channel to read (required; the same name as the producer's bipssink; "
+        "its socket is bips-<name> in /dev/shm, or in $BIPS_DIR if set)",
         nullptr, rw_ready);
     properties[PROP_POLICY] = g_param_spec_enum(
         "policy", "Policy",
-        "lossless: every frame, the producer waits for this consumer; latest: the newest "
+        "lossless: every frame, the producer waits for this consumer (for at most its "
+        "max-wait, then it drops this consumer, which attaches again); latest: the newest "
         "frame, never slows the producer, skipped frames are counted in stats",
         GST_TYPE_BIPS_POLICY, GST_BIPS_POLICY_LOSSLESS, rw_ready);
     properties[PROP_TIMEOUT] = g_param_spec_int64(
@@ -263,8 +284,9 @@ static void gst_bips_src_class_init(GstBipsSrcClass *klass)
         -1, G_MAXINT64, -1, rw_playing);
     properties[PROP_RECONNECT] = g_param_spec_boolean(
         "reconnect", "Reconnect",
-        "When the producer exits or dies, wait for a new one on the same channel and carry "
-        "on (renegotiating if its caps differ) instead of posting an error",
+        "When the producer exits or dies, or drops this consumer for holding it back, wait "
+        "for a producer on the same channel and carry on (renegotiating if its caps differ) "
+        "instead of posting an error",
         TRUE, rw_playing);
     properties[PROP_ANTICIPATE] = g_param_spec_uint(
         "anticipate", "Anticipate",
@@ -274,8 +296,9 @@ static void gst_bips_src_class_init(GstBipsSrcClass *klass)
         0, 1000000, 0, rw_ready);
     properties[PROP_STATS] = g_param_spec_boxed(
         "stats", "Statistics",
-        "Counters: received, skipped, reconnects (guint64 frames / events), epoch, channel, "
-        "policy",
+        "Counters: received (frames pushed), skipped (frames a latest reader jumped over), "
+        "rejected (frames dropped because their metadata does not fit them), reconnects "
+        "(guint64 frames / events), epoch, channel, policy",
         GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
     g_object_class_install_properties(gobject_class, N_PROPERTIES, properties);
 

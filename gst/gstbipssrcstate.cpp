@@ -128,9 +128,12 @@ bool SrcState::start()
     }
     received_ = 0;
     skipped_ = 0;
+    rejected_ = 0;
     reconnects_ = 0;
     last_skipped_ = 0;
     caps_pushed_ = false;
+    have_layout_ = false;
+    reject_reported_ = false;
     discont_ = true;
     ts_offset_ = 0;
     last_info_.clear();
@@ -187,6 +190,7 @@ void SrcState::stop()
     fps_d_ = 1;
     slot_count_ = 0;
     producer_latency_ = 0;
+    have_layout_ = false;
 }
 
 GstCaps *parse_stream_info(const std::string &info)
@@ -229,6 +233,8 @@ bool SrcState::negotiate()
     if (!caps)
         return true; // not attached yet: create() sets the caps with the first frame
     bool ok = gst_base_src_set_caps(src_, caps);
+    if (ok)
+        note_layout(caps);
     if (ok && !caps_pushed_) {
         caps_pushed_ = true;
         std::lock_guard<std::mutex> guard(mutex_);
@@ -311,7 +317,9 @@ GstFlowReturn SrcState::ensure_attached()
     }
 }
 
-GstFlowReturn SrcState::reattach()
+// After ProducerGone (`why` is the core's reason): waits for a producer on
+// the channel again, which is the same one if it only dropped us.
+GstFlowReturn SrcState::reattach(const std::string &why)
 {
     const SrcSettings s = snapshot_settings();
     if (!s.reconnect) {
@@ -319,10 +327,12 @@ GstFlowReturn SrcState::reattach()
                           ("producer of channel '%s' is gone; set reconnect=true to wait for "
                            "it to come back",
                            s.channel.c_str()),
-                          ("ProducerGone with reconnect=false"));
+                          ("ProducerGone with reconnect=false: %s", why.c_str()));
         return GST_FLOW_ERROR;
     }
-    GST_INFO_OBJECT(src_, "producer of '%s' is gone, waiting for a new one", s.channel.c_str());
+    GST_INFO_OBJECT(src_, "left channel '%s' (%s); waiting for its producer", s.channel.c_str(),
+                    why.c_str());
+    const uint64_t old_epoch = consumer_->epoch();
     reset_deadline();
     for (;;) {
         if (flushing())
@@ -330,6 +340,14 @@ GstFlowReturn SrcState::reattach()
         auto r = consumer_->reattach(slice());
         if (r) {
             reconnects_++;
+            // Every producer has its own epoch: the same one means that the
+            // producer is still there and dropped us for holding it back
+            // (its max-wait), and the frames in between are lost.
+            if (consumer_->epoch() == old_epoch)
+                GST_WARNING_OBJECT(src_, "the producer of '%s' dropped this consumer and frames "
+                                   "were lost; read faster or raise max-wait on its "
+                                   "bipssink (%s)", s.channel.c_str(), why.c_str());
+            reject_reported_ = false;
             epoch_ = consumer_->epoch();
             discont_ = true;
             ts_offset_ = 0;
@@ -381,10 +399,11 @@ GstStructure *SrcState::stats()
 {
     const SrcSettings s = snapshot_settings();
     return gst_structure_new("GstBipsSrcStats", "received", G_TYPE_UINT64, received_.load(),
-                             "skipped", G_TYPE_UINT64, skipped_.load(), "reconnects",
-                             G_TYPE_UINT64, reconnects_.load(), "epoch", G_TYPE_UINT64,
-                             epoch_.load(), "channel", G_TYPE_STRING, s.channel.c_str(),
-                             "policy", G_TYPE_STRING, bips::policy_name(s.policy), nullptr);
+                             "skipped", G_TYPE_UINT64, skipped_.load(), "rejected",
+                             G_TYPE_UINT64, rejected_.load(), "reconnects", G_TYPE_UINT64,
+                             reconnects_.load(), "epoch", G_TYPE_UINT64, epoch_.load(),
+                             "channel", G_TYPE_STRING, s.channel.c_str(), "policy",
+                             G_TYPE_STRING, bips::policy_name(s.policy), nullptr);
 }
 
 } // namespace gstbips

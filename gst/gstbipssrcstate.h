@@ -18,6 +18,7 @@
 
 #include <gst/base/gstbasesrc.h>
 #include <gst/gst.h>
+#include <gst/video/video.h>
 
 #include <atomic>
 #include <chrono>
@@ -76,13 +77,15 @@ private:
     void install(std::unique_ptr<bips::Consumer> consumer);
     bool attach_failed(const bips::Error &error, const std::string &channel);
     GstFlowReturn ensure_attached();
-    GstFlowReturn reattach();
+    GstFlowReturn reattach(const std::string &why);
     GstFlowReturn next_frame(bips::Frame *frame);
     GstFlowReturn update_caps(uint64_t generation);
     void record_caps(GstCaps *caps);
     void record_info(const std::string &info);
     void note_producer_latency(GstClockTime latency);
     GstBuffer *make_buffer(bips::Frame &&frame);
+    void reject_frame(uint64_t seq, const std::string &why);
+    void note_layout(GstCaps *caps);
     GstClockTime running_time_now(GstClockTime base) const;
 
     GstBaseSrc *src_; // the owning element; not a reference
@@ -105,6 +108,9 @@ private:
     bool discont_ = true;
     uint64_t last_skipped_ = 0;
     GstClockTime ts_offset_ = 0; // added to frame times; see make_buffer
+    GstVideoInfo layout_{};      // of the raw video caps pushed downstream
+    bool have_layout_ = false;   // layout_ is valid (caps are raw video)
+    bool reject_reported_ = false; // a rejected frame was posted on the bus
 
     // Guarded by GST_OBJECT_LOCK(src_): read by queries from any thread.
     GstCaps *caps_ = nullptr; // the channel's caps, once known
@@ -116,6 +122,7 @@ private:
 
     std::atomic<guint64> received_{0};
     std::atomic<guint64> skipped_{0};
+    std::atomic<guint64> rejected_{0}; // frames dropped by make_buffer
     std::atomic<guint64> reconnects_{0};
     std::atomic<guint64> epoch_{0};
 };

@@ -5,6 +5,8 @@
 #include "gstbipsmeta.h"
 #include "gstbipsutils.h"
 
+#include <gst/video/video.h>
+
 #include <vector>
 
 GST_DEBUG_CATEGORY_EXTERN(gst_bips_src_debug);
@@ -41,7 +43,7 @@ GstFlowReturn SrcState::next_frame(bips::Frame *frame)
                                      gst_message_new_element(GST_OBJECT(src_), stats()));
             return GST_FLOW_EOS;
         case bips::Errc::ProducerGone: {
-            GstFlowReturn ret = reattach();
+            GstFlowReturn ret = reattach(r.error().message);
             if (ret != GST_FLOW_OK)
                 return ret;
             continue;
@@ -79,6 +81,8 @@ GstFlowReturn SrcState::update_caps(uint64_t generation)
                      GST_PTR_FORMAT, generation, static_cast<gpointer>(caps));
     record_caps(gst_caps_ref(caps));
     const bool ok = gst_base_src_set_caps(src_, caps);
+    if (ok)
+        note_layout(caps);
     if (!ok)
         GST_ELEMENT_ERROR(src_, CORE, NEGOTIATION,
                           ("downstream does not accept the caps of channel '%s'; add "
@@ -123,6 +127,7 @@ GstClockTime SrcState::running_time_now(GstClockTime base) const
 GstBuffer *SrcState::make_buffer(bips::Frame &&frame)
 {
     const bips::FrameInfo fi = frame.info();
+    const uint64_t seq = frame.sequence();
     const std::vector<std::byte> meta(frame.meta().begin(), frame.meta().end());
 
     GstBuffer *buffer = gst_buffer_new();
@@ -160,13 +165,50 @@ GstBuffer *SrcState::make_buffer(bips::Frame &&frame)
     // for buffer pools, and this buffer never goes back to one.
     GST_BUFFER_FLAG_UNSET(buffer, GST_BUFFER_FLAG_TAG_MEMORY);
 
+    // Nothing the producer wrote is trusted: a frame whose layout would
+    // make downstream read outside it is dropped here (see apply_meta).
     std::string why;
     FrameExtras extras;
-    if (!apply_meta(buffer, meta, &extras, &why))
-        GST_WARNING_OBJECT(src_, "ignoring the frame's metadata: %s", why.c_str());
-    else
-        note_producer_latency(extras.producer_latency);
+    const FrameVerdict verdict =
+        apply_meta(buffer, meta, have_layout_ ? &layout_ : nullptr, &extras, &why);
+    if (verdict == FrameVerdict::Reject) {
+        gst_buffer_unref(buffer); // gives the slot back
+        reject_frame(seq, why);
+        return nullptr;
+    }
+    if (!why.empty())
+        GST_WARNING_OBJECT(src_, "frame %" G_GUINT64_FORMAT ": ignoring part of its "
+                           "metadata: %s", seq, why.c_str());
+    note_producer_latency(extras.producer_latency);
     return buffer;
+}
+
+// Counts and reports a frame that make_buffer dropped.
+void SrcState::reject_frame(uint64_t seq, const std::string &why)
+{
+    rejected_++;
+    discont_ = true; // downstream misses a frame
+    GST_WARNING_OBJECT(src_, "dropping frame %" G_GUINT64_FORMAT " of channel '%s': %s", seq,
+                       consumer_->name().c_str(), why.c_str());
+    if (reject_reported_)
+        return;
+    reject_reported_ = true;
+    // Once per attachment on the bus, so that applications (and gst-launch)
+    // learn that the producer sends broken frames.
+    GST_ELEMENT_WARNING(src_, STREAM, FORMAT,
+                        ("the producer of channel '%s' publishes frames whose metadata does "
+                         "not fit them; they are dropped and counted in stats (rejected)",
+                         consumer_->name().c_str()),
+                        ("frame %" G_GUINT64_FORMAT ": %s", seq, why.c_str()));
+}
+
+// The layout downstream will assume for frames without a video meta: that
+// of raw video caps. Called whenever caps go downstream.
+void SrcState::note_layout(GstCaps *caps)
+{
+    GstStructure *st = gst_caps_is_empty(caps) ? nullptr : gst_caps_get_structure(caps, 0);
+    have_layout_ = st && gst_structure_has_name(st, "video/x-raw") &&
+                   gst_video_info_from_caps(&layout_, caps);
 }
 
 GstFlowReturn SrcState::create(GstBuffer **buffer)
@@ -175,24 +217,29 @@ GstFlowReturn SrcState::create(GstBuffer **buffer)
     if (ret != GST_FLOW_OK)
         return ret;
 
-    bips::Frame frame;
-    ret = next_frame(&frame);
-    if (ret != GST_FLOW_OK)
-        return ret;
+    for (;;) {
+        bips::Frame frame;
+        ret = next_frame(&frame);
+        if (ret != GST_FLOW_OK)
+            return ret;
 
-    received_++;
-    const uint64_t skipped = consumer_->skipped();
-    if (skipped != last_skipped_) {
-        discont_ = true; // a latest reader jumped over frames
-        last_skipped_ = skipped;
+        const uint64_t skipped = consumer_->skipped();
+        if (skipped != last_skipped_) {
+            discont_ = true; // a latest reader jumped over frames
+            last_skipped_ = skipped;
+        }
+        skipped_ = skipped;
+
+        ret = update_caps(frame.stream_info_generation());
+        if (ret != GST_FLOW_OK)
+            return ret; // `frame` is released here
+        if (GstBuffer *out = make_buffer(std::move(frame))) {
+            received_++;
+            *buffer = out;
+            return GST_FLOW_OK;
+        }
+        // Rejected (counted and reported): on to the next frame.
     }
-    skipped_ = skipped;
-
-    ret = update_caps(frame.stream_info_generation());
-    if (ret != GST_FLOW_OK)
-        return ret; // `frame` is released here
-    *buffer = make_buffer(std::move(frame));
-    return GST_FLOW_OK;
 }
 
 } // namespace gstbips

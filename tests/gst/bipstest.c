@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 GstElement *
@@ -27,25 +26,34 @@ bt_channel_name (const gchar *topic)
 }
 
 gchar *
-bt_segment_path (const gchar *channel)
+bt_channel_path (const gchar *channel)
 {
-  const gchar *dir = g_getenv ("BIPS_SHM_DIR");
+  const gchar *dir = g_getenv ("BIPS_DIR");
   if (dir == NULL || dir[0] == '\0')
     dir = "/dev/shm";
   return g_strdup_printf ("%s/bips-%s", dir, channel);
 }
 
 gboolean
-bt_segment_exists (const gchar *channel)
+bt_channel_exists (const gchar *channel)
 {
-  g_autofree gchar *path = bt_segment_path (channel);
-  return g_file_test (path, G_FILE_TEST_EXISTS);
+  g_autofree gchar *path = bt_channel_path (channel);
+  struct stat st;
+  return lstat (path, &st) == 0;
+}
+
+gboolean
+bt_channel_is_socket (const gchar *channel)
+{
+  g_autofree gchar *path = bt_channel_path (channel);
+  struct stat st;
+  return lstat (path, &st) == 0 && S_ISSOCK (st.st_mode);
 }
 
 void
-bt_remove_segment (const gchar *channel)
+bt_remove_channel (const gchar *channel)
 {
-  g_autofree gchar *path = bt_segment_path (channel);
+  g_autofree gchar *path = bt_channel_path (channel);
   if (unlink (path) != 0 && errno != ENOENT)
     GST_WARNING ("could not remove %s: %s", path, g_strerror (errno));
 }
@@ -229,25 +237,19 @@ bt_wait_stat_at_least (GstElement *element, const gchar *field,
   }
 }
 
-gboolean
-bt_segment_id (const gchar *channel, BtFileId *id)
+static void
+memfd_id_init (BtMemfdId *id, const gchar *channel)
 {
-  g_autofree gchar *path = bt_segment_path (channel);
-  struct stat st;
-  if (stat (path, &st) != 0)
-    return FALSE;
-  id->dev_major = major (st.st_dev);
-  id->dev_minor = minor (st.st_dev);
-  id->ino = st.st_ino;
-  return TRUE;
+  g_snprintf (id->path, sizeof id->path, "/memfd:bips-%s (deleted)", channel);
+  id->ino = 0;
 }
 
-/* Calls @fn for each mapping of the file @id; stops when it returns TRUE. */
+/* Calls @fn for each mapping of the memfd @id; stops when it returns TRUE. */
 typedef gboolean (*MappingFn) (guintptr start, guintptr end,
-    const gchar *perms, gpointer data);
+    const gchar *perms, guint64 ino, gpointer data);
 
 static void
-for_each_mapping (const BtFileId *id, MappingFn fn, gpointer data)
+for_each_mapping (const BtMemfdId *id, MappingFn fn, gpointer data)
 {
   g_autofree gchar *maps = NULL;
   fail_unless (g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL));
@@ -255,15 +257,17 @@ for_each_mapping (const BtFileId *id, MappingFn fn, gpointer data)
   g_auto (GStrv) lines = g_strsplit (maps, "\n", -1);
   for (gchar **line = lines; *line != NULL; line++) {
     unsigned long start = 0, end = 0, ino = 0;
-    unsigned int dev_major = 0, dev_minor = 0;
     char perms[5] = { 0 };
-    if (sscanf (*line, "%lx-%lx %4s %*s %x:%x %lu", &start, &end, perms,
-            &dev_major, &dev_minor, &ino) != 6)
+    int path_at = -1;
+    /* start-end perms offset dev inode, then spaces and the path */
+    if (sscanf (*line, "%lx-%lx %4s %*s %*s %lu %n", &start, &end, perms,
+            &ino, &path_at) != 4 || path_at < 0)
       continue;
-    if (ino != id->ino || dev_major != id->dev_major
-        || dev_minor != id->dev_minor)
+    if (strcmp (*line + path_at, id->path) != 0)
       continue;
-    if (fn ((guintptr) start, (guintptr) end, perms, data))
+    if (id->ino != 0 && ino != id->ino)
+      continue;
+    if (fn ((guintptr) start, (guintptr) end, perms, ino, data))
       return;
   }
 }
@@ -272,41 +276,49 @@ typedef struct
 {
   guintptr p;
   gchar *perms;
+  guint64 ino;
   gboolean found;
 } FindData;
 
 static gboolean
-find_one (guintptr start, guintptr end, const gchar *perms, gpointer data)
+find_one (guintptr start, guintptr end, const gchar *perms, guint64 ino,
+    gpointer data)
 {
   FindData *fd = data;
   if (fd->p < start || fd->p >= end)
     return FALSE;
   g_strlcpy (fd->perms, perms, 5);
+  fd->ino = ino;
   fd->found = TRUE;
   return TRUE;
 }
 
 gboolean
-bt_find_mapping (gconstpointer p, const BtFileId *id, gchar perms[5])
+bt_find_channel_mapping (gconstpointer p, const gchar *channel, BtMemfdId *id,
+    gchar perms[5])
 {
-  FindData fd = { (guintptr) p, perms, FALSE };
+  FindData fd = { (guintptr) p, perms, 0, FALSE };
   perms[0] = '\0';
+  memfd_id_init (id, channel);
   for_each_mapping (id, find_one, &fd);
+  id->ino = fd.found ? fd.ino : 0;
   return fd.found;
 }
 
 static gboolean
-count_one (guintptr start, guintptr end, const gchar *perms, gpointer data)
+count_one (guintptr start, guintptr end, const gchar *perms, guint64 ino,
+    gpointer data)
 {
   (void) start;
   (void) end;
   (void) perms;
+  (void) ino;
   (*(guint *) data)++;
   return FALSE;
 }
 
 guint
-bt_count_mappings (const BtFileId *id)
+bt_count_mappings (const BtMemfdId *id)
 {
   guint n = 0;
   for_each_mapping (id, count_one, &n);

@@ -19,11 +19,16 @@ GstElement *bt_make (const gchar *factory);
  * Free with g_free(). */
 gchar *bt_channel_name (const gchar *topic);
 
-/* Path of the channel's segment file ($BIPS_SHM_DIR or /dev/shm). */
-gchar *bt_segment_path (const gchar *channel);
-gboolean bt_segment_exists (const gchar *channel);
-/* Removes the segment file if one is left; for test clean-up. */
-void bt_remove_segment (const gchar *channel);
+/* Path of the channel's socket ($BIPS_DIR or /dev/shm, then bips-NAME). */
+gchar *bt_channel_path (const gchar *channel);
+/* TRUE if something has the channel's name (a socket, unless a test
+ * planted something else there). */
+gboolean bt_channel_exists (const gchar *channel);
+/* TRUE if the channel's name is a unix socket. */
+gboolean bt_channel_is_socket (const gchar *channel);
+/* Removes the channel's socket if one is left (a killed producer leaves
+ * it); for test clean-up. */
+void bt_remove_channel (const gchar *channel);
 
 /* Pops the first message of one of @types from @element's bus, waiting at
  * most @timeout_ms; NULL on timeout. Caller owns the message. */
@@ -69,25 +74,27 @@ guint bt_wait_uint_property (GstElement *element, const gchar *name,
 guint64 bt_wait_stat_at_least (GstElement *element, const gchar *field,
     guint64 value, guint timeout_ms);
 
-/* Identity of a segment file: mappings are matched by device and inode,
- * since /proc/self/maps may name a file by a path it no longer has (the
- * producer creates the segment under a temporary name and links it). */
+/* The channel's memory as /proc/self/maps shows it. The producer keeps a
+ * channel's frames in a memfd named "bips-NAME" (no file in any folder)
+ * and hands it to consumers over the socket, so every mapping of it reads
+ * "/memfd:bips-NAME (deleted)". A channel recreated under the same name
+ * gets a new memfd with the same name but another inode; @ino, when not 0,
+ * singles out one of them. */
 typedef struct
 {
-  guint dev_major, dev_minor;
+  gchar path[300];
   guint64 ino;
-} BtFileId;
-
-/* Fills @id from the channel's segment file; FALSE if there is none. */
-gboolean bt_segment_id (const gchar *channel, BtFileId *id);
+} BtMemfdId;
 
 /* Looks @p up in /proc/self/maps. Returns TRUE if it lies in a mapping of
- * the file @id, and copies that mapping's four permission characters
- * ("r--s", "rw-s") into @perms. */
-gboolean bt_find_mapping (gconstpointer p, const BtFileId *id, gchar perms[5]);
+ * the memfd of @channel; then fills @id (with that memfd's inode) and
+ * copies the mapping's four permission characters ("r--s", "rw-s") into
+ * @perms. */
+gboolean bt_find_channel_mapping (gconstpointer p, const gchar *channel,
+    BtMemfdId *id, gchar perms[5]);
 
-/* Counts the mappings of the file @id in this process. */
-guint bt_count_mappings (const BtFileId *id);
+/* Counts the mappings of the memfd @id in this process. */
+guint bt_count_mappings (const BtMemfdId *id);
 
 /* A byte that depends on the frame index, the row and the column, so that
  * a frame, row or column out of place changes the content. */

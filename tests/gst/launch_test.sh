@@ -2,18 +2,21 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The README's two commands: producer and consumer as two gst-launch-1.0
 # processes, no caps on the consumer side; both must exit 0 at EOS and the
-# consumer must see every frame. Needs GST_PLUGIN_PATH_1_0 (meson sets it).
+# consumer must see every frame, and nothing may be left in the channel
+# folder afterwards. Needs GST_PLUGIN_PATH_1_0 (meson sets it).
 set -uo pipefail
 
 frames=60
 channel="gsttest-launch-$$"
-shm="${BIPS_SHM_DIR:-/dev/shm}"
 tmp="$(mktemp -d)"
+# A private channel folder (only the channel's socket lives there; the
+# frames travel in memory handed over it), so that it can be checked empty.
+export BIPS_DIR="$tmp/channels"
+mkdir -m 0700 "$BIPS_DIR"
 pids=()
 
 cleanup() {
   for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-  rm -f "$shm/bips-$channel"
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -56,7 +59,27 @@ grep -q "caps = video/x-raw.*format=(string)RGBA.*width=(int)320" "$tmp/consumer
   fail "consumer did not announce the producer's caps"
 n=$(grep -c "last-message = chain" "$tmp/consumer.log")
 ((n == frames)) || fail "consumer got $n frames, expected $frames"
-if [[ -e "$shm/bips-$channel" ]]; then
-  echo "note: the segment $shm/bips-$channel is still there after a clean exit"
-fi
-echo "ok: $frames frames, both processes exited 0"
+left="$(ls -A "$BIPS_DIR")"
+[[ -z "$left" ]] || fail "left in the channel folder after a clean exit: $left"
+
+# A live producer stopped by a signal leaves nothing behind either: SIGTERM
+# (gst-launch does not handle it: bips removes the name and dies of it) and
+# SIGINT (gst-launch stops the pipeline itself).
+for sig in TERM INT; do
+  live="$channel-$sig"
+  timeout 60 gst-launch-1.0 videotestsrc is-live=true \
+    ! video/x-raw,format=RGBA,width=160,height=120,framerate=30/1 \
+    ! bipssink channel="$live" >"$tmp/producer-$sig.log" 2>&1 &
+  producer=$!
+  pids+=("$producer")
+  for _ in $(seq 100); do [[ -S "$BIPS_DIR/bips-$live" ]] && break; sleep 0.1; done
+  [[ -S "$BIPS_DIR/bips-$live" ]] || fail "producer for SIG$sig never created its socket"
+  timeout 30 gst-launch-1.0 bipssrc channel="$live" num-buffers=3 ! fakesink \
+    >"$tmp/consumer-$sig.log" 2>&1 || fail "consumer of the SIG$sig producer failed"
+  kill -s "$sig" "$producer"
+  wait "$producer"
+  pids=()
+  left="$(ls -A "$BIPS_DIR")"
+  [[ -z "$left" ]] || fail "left in the channel folder after SIG$sig: $left"
+done
+echo "ok: $frames frames, both processes exited 0; SIGTERM and SIGINT leave nothing behind"

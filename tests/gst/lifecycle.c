@@ -72,7 +72,8 @@ pull_frames (GstElement *consumer, guint n, const gchar *caps)
 /* Proves: a consumer joining a running producer gets its caps and frames;
  * `consumers` follows attach and detach (with notify), consumer-added and
  * consumer-removed fire once per attach / detach, and the same bipssrc
- * attaches again after a NULL -> PLAYING cycle. (fakesink, not appsink:
+ * attaches again after a NULL -> PLAYING cycle. The channel's socket is
+ * there while the producer runs and gone once it stopped. (fakesink, not appsink:
  * appsink 1.22 keeps its last pulled buffer until it restarts, and whether
  * a detached bipssrc whose frame is still held counts as a consumer is not
  * part of the contract.) */
@@ -89,6 +90,8 @@ GST_START_TEST (test_attach_detach_reattach)
   count_signal (sink, "notify::consumers", &notified);
   bt_set_state (producer, GST_STATE_PLAYING);
   fail_unless (bt_wait_stat_at_least (sink, "published", 1, BT_WAIT_MS) >= 1);
+  fail_unless (bt_channel_is_socket (channel), "no channel socket while the "
+      "producer runs");
 
   g_autofree gchar *cdesc = g_strdup_printf ("bipssrc name=src channel=%s "
       "policy=latest ! fakesink name=out sync=false", channel);
@@ -126,7 +129,9 @@ GST_START_TEST (test_attach_detach_reattach)
 
   gst_object_unref (consumer);
   bt_stop (producer);
-  bt_remove_segment (channel);
+  fail_if (bt_channel_exists (channel), "the stopped producer left its "
+      "channel socket");
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -160,7 +165,7 @@ GST_START_TEST (test_second_producer_refused)
   pull_frames (consumer, 2, CAPS_160);
   bt_stop (consumer);
   bt_stop (first);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -181,13 +186,14 @@ GST_START_TEST (test_wait_for_consumer_unblocks)
           "published"), 0);
   bt_set_state_bounded (producer, GST_STATE_NULL);
   gst_object_unref (producer);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
-/* Proves: a lossless consumer whose downstream holds its buffers applies
- * backpressure (the producer stops publishing, bounded by the slot count)
- * and the producer blocked on it still stops promptly at NULL. */
+/* Proves: with max-wait=0 a lossless consumer whose downstream holds its
+ * buffers applies backpressure for good (the producer stops publishing,
+ * bounded by the slot count, and stays stopped past the default max-wait
+ * of 2 s) and the producer blocked on it still stops promptly at NULL. */
 GST_START_TEST (test_backpressure_unblocks)
 {
   g_autofree gchar *channel = bt_channel_name ("backpressure");
@@ -198,7 +204,7 @@ GST_START_TEST (test_backpressure_unblocks)
   GstElement *consumer = bt_start (cdesc);
   g_autofree gchar *desc = g_strdup_printf ("videotestsrc num-buffers=%u ! "
       CAPS_160 " ! bipssink name=sink channel=%s wait-for-consumer=true "
-      "slots=%u sync=false", n, channel, slots);
+      "slots=%u sync=false max-wait=0", n, channel, slots);
   GstElement *producer = bt_start (desc);
   GstElement *sink = bt_by_name (producer, "sink");
 
@@ -213,12 +219,81 @@ GST_START_TEST (test_backpressure_unblocks)
   GST_INFO ("published %" G_GUINT64_FORMAT " while the consumer holds", now);
   fail_unless (now >= 1 && now <= 2 * slots, "published %" G_GUINT64_FORMAT
       " frames to a lossless consumer that reads none (slots=%u)", now, slots);
+  g_usleep (2500 * 1000);
+  fail_unless_equals_uint64 (bt_stat_u64 (sink, "published"), now);
+  fail_unless_equals_int (bt_stat_uint (sink, "consumers"), 1);
+  fail_unless_equals_uint64 (bt_stat_u64 (bt_by_name (consumer, "src"),
+          "reconnects"), 0);
 
   bt_set_state_bounded (producer, GST_STATE_NULL);
   gst_object_unref (producer);
   bt_set_state_bounded (consumer, GST_STATE_NULL);
   gst_object_unref (consumer);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
+}
+GST_END_TEST
+
+/* Proves: max-wait bounds that backpressure: a lossless consumer whose
+ * downstream holds its buffers stalls the producer only for about
+ * max-wait, then the producer drops it (`consumers` falls to 0 while the
+ * consumer still runs); once its downstream reads again, bipssrc attaches
+ * again by itself (counted in reconnects, same epoch) and frames flow. */
+GST_START_TEST (test_max_wait_drops_stalled_consumer)
+{
+  g_autofree gchar *channel = bt_channel_name ("maxwait");
+  g_autofree gchar *cdesc = g_strdup_printf ("bipssrc name=src channel=%s "
+      "policy=lossless timeout=%d ! appsink name=out sync=false max-buffers=1 "
+      "drop=false", channel, BT_WAIT_MS);
+  GstElement *consumer = bt_start (cdesc);
+  GstElement *src = bt_by_name (consumer, "src");
+  g_autofree gchar *desc = g_strdup_printf ("videotestsrc ! " CAPS_160
+      " ! bipssink name=sink channel=%s wait-for-consumer=true slots=4 "
+      "sync=false max-wait=200", channel);
+  GstElement *producer = bt_start (desc);
+  GstElement *sink = bt_by_name (producer, "sink");
+  guint64 max_wait = 0;
+  g_object_get (sink, "max-wait", &max_wait, NULL);
+  fail_unless_equals_uint64 (max_wait, 200);
+
+  fail_unless (bt_wait_stat_at_least (sink, "published", 1, BT_WAIT_MS) >= 1);
+  fail_unless_equals_int (bt_wait_uint_property (sink, "consumers", 0,
+          BT_WAIT_MS), 0);
+  guint64 stalled_at = bt_stat_u64 (sink, "published");
+  GST_INFO ("consumer dropped after %" G_GUINT64_FORMAT " frames",
+      stalled_at);
+  fail_unless_equals_uint64 (bt_stat_u64 (src, "reconnects"), 0);
+
+  /* Read again: bipssrc learns that it was dropped and attaches again. */
+  GstAppSink *out = GST_APP_SINK (bt_by_name (consumer, "out"));
+  gint64 end = g_get_monotonic_time () + BT_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  while (bt_stat_u64 (src, "reconnects") < 1
+      && g_get_monotonic_time () < end) {
+    GstSample *s = gst_app_sink_try_pull_sample (out, 50 * GST_MSECOND);
+    if (s)
+      gst_sample_unref (s);
+  }
+  fail_unless (bt_stat_u64 (src, "reconnects") >= 1, "bipssrc did not "
+      "attach again after the producer dropped it");
+  fail_unless_equals_uint64 (bt_stat_u64 (src, "epoch"),
+      bt_stat_u64 (sink, "epoch"));
+  for (guint i = 0; i < 5; i++) {
+    GstSample *s = gst_app_sink_try_pull_sample (out,
+        BT_WAIT_MS * GST_MSECOND);
+    fail_unless (s != NULL, "no frame %u after attaching again", i);
+    gst_sample_unref (s);
+  }
+  fail_unless (bt_stat_u64 (sink, "published") > stalled_at,
+      "the producer published nothing after the consumer came back");
+  GstMessage *msg = bt_pop_message (consumer, GST_MESSAGE_ERROR, 0);
+  fail_unless (msg == NULL, "the dropped consumer posted an error");
+  msg = bt_pop_message (producer, GST_MESSAGE_ERROR, 0);
+  fail_unless (msg == NULL, "the producer posted an error");
+
+  bt_set_state_bounded (producer, GST_STATE_NULL);
+  gst_object_unref (producer);
+  bt_set_state_bounded (consumer, GST_STATE_NULL);
+  gst_object_unref (consumer);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -233,6 +308,7 @@ lifecycle_suite (void)
   tcase_add_test (tc, test_second_producer_refused);
   tcase_add_test (tc, test_wait_for_consumer_unblocks);
   tcase_add_test (tc, test_backpressure_unblocks);
+  tcase_add_test (tc, test_max_wait_drops_stalled_consumer);
   return s;
 }
 

@@ -60,37 +60,43 @@ expect_finalized (GWeakRef *ref, const gchar *what)
 }
 
 /* Reads the held sample after its elements are gone, then releases it:
- * the bytes must be unchanged, and afterwards no mapping of the segment
- * and no allocator of the plugin may remain. */
+ * the bytes must be unchanged and still in the channel's memory (the
+ * memfd, read-only), and afterwards no mapping of that memory and no
+ * allocator of the plugin may remain. */
 static void
 release_and_check (GstSample *sample, GBytes *copy, const gchar *channel,
-    const BtFileId *id, GWeakRef *elements)
+    GWeakRef *elements)
 {
   GstMemory *mem = gst_buffer_peek_memory (gst_sample_get_buffer (sample), 0);
   GWeakRef allocator;
   g_weak_ref_init (&allocator, mem->allocator);
   GstMapInfo map;
+  BtMemfdId id;
+  gchar perms[5];
   fail_unless (gst_buffer_map (gst_sample_get_buffer (sample), &map,
           GST_MAP_READ));
   fail_unless_equals_uint64 (map.size, g_bytes_get_size (copy));
   fail_unless (memcmp (map.data, g_bytes_get_data (copy, NULL),
           map.size) == 0, "held frame changed after its pipelines stopped");
+  fail_unless (bt_find_channel_mapping (map.data, channel, &id, perms),
+      "held frame %p is not in a mapping of /memfd:bips-%s", map.data,
+      channel);
+  fail_unless (perms[1] == '-' && perms[3] == 's',
+      "held frame's mapping is %s, expected read-only shared", perms);
   gst_buffer_unmap (gst_sample_get_buffer (sample), &map);
-  fail_unless (bt_count_mappings (id) >= 1,
-      "held frame is not in the segment mapping");
   gst_sample_unref (sample);
   g_bytes_unref (copy);
-  fail_unless_equals_int (bt_count_mappings (id), 0);
+  fail_unless_equals_int (bt_count_mappings (&id), 0);
   expect_finalized (&allocator, "the consumer's allocator");
   expect_finalized (&elements[0], "bipssrc");
   expect_finalized (&elements[1], "bipssink");
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 
 /* Proves: a sample held past bipssrc's NULL state stays mapped and intact
  * while the producer goes on through many more frames than it has slots
  * (so its slot is not reused under the reader) and past the producer's
- * end; releasing it unmaps the segment. */
+ * end; releasing it unmaps the channel's memory. */
 GST_START_TEST (test_sample_outlives_consumer)
 {
   g_autofree gchar *channel = bt_channel_name ("lifetime-cons");
@@ -99,8 +105,6 @@ GST_START_TEST (test_sample_outlives_consumer)
   GstElement *producer = start_producer (channel, FALSE);
 
   GstSample *sample = hold_sample (consumer, &copy);
-  BtFileId id;
-  fail_unless (bt_segment_id (channel, &id));
   GWeakRef elements[2];
   g_weak_ref_init (&elements[0], bt_by_name (consumer, "src"));
   g_weak_ref_init (&elements[1], bt_by_name (producer, "sink"));
@@ -114,12 +118,13 @@ GST_START_TEST (test_sample_outlives_consumer)
   bt_expect_eos (producer, BT_WAIT_MS);
   bt_stop (producer);
   bt_stop (second);
-  release_and_check (sample, copy, channel, &id, elements);
+  release_and_check (sample, copy, channel, elements);
 }
 GST_END_TEST
 
-/* Proves: the same when the producer goes first (its segment is gone or
- * being reused) and bipssrc, waiting to reconnect, is then stopped. */
+/* Proves: the same when the producer goes first (its socket is gone, its
+ * memory only kept by the held frame) and bipssrc, waiting to reconnect,
+ * is then stopped. */
 GST_START_TEST (test_sample_outlives_producer)
 {
   g_autofree gchar *channel = bt_channel_name ("lifetime-prod");
@@ -128,14 +133,12 @@ GST_START_TEST (test_sample_outlives_producer)
   GstElement *producer = start_producer (channel, TRUE);
 
   GstSample *sample = hold_sample (consumer, &copy);
-  BtFileId id;
-  fail_unless (bt_segment_id (channel, &id));
   GWeakRef elements[2];
   g_weak_ref_init (&elements[0], bt_by_name (consumer, "src"));
   g_weak_ref_init (&elements[1], bt_by_name (producer, "sink"));
   bt_stop (producer);
   bt_stop (consumer);
-  release_and_check (sample, copy, channel, &id, elements);
+  release_and_check (sample, copy, channel, elements);
 }
 GST_END_TEST
 
@@ -168,8 +171,14 @@ GST_START_TEST (test_pool_buffer_outlives_sink)
   GstBuffer *buf = NULL;
   fail_unless_equals_int (gst_buffer_pool_acquire_buffer (pool, &buf, NULL),
       GST_FLOW_OK);
-  BtFileId id;
-  fail_unless (bt_segment_id (channel, &id));
+  BtMemfdId id;
+  gchar perms[5];
+  GstMapInfo map;
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+  fail_unless (bt_find_channel_mapping (map.data, channel, &id, perms),
+      "pool buffer %p is not in a mapping of /memfd:bips-%s", map.data,
+      channel);
+  gst_buffer_unmap (buf, &map);
   GWeakRef pool_ref, allocator_ref, sink_ref;
   g_weak_ref_init (&pool_ref, pool);
   g_weak_ref_init (&allocator_ref, gst_buffer_peek_memory (buf, 0)->allocator);
@@ -179,7 +188,6 @@ GST_START_TEST (test_pool_buffer_outlives_sink)
   gst_harness_teardown (h);
   gst_object_unref (sink);
 
-  GstMapInfo map;
   fail_unless (gst_buffer_map (buf, &map, GST_MAP_WRITE));
   memset (map.data, 0x5a, map.size);
   gst_buffer_unmap (buf, &map);
@@ -188,7 +196,7 @@ GST_START_TEST (test_pool_buffer_outlives_sink)
   expect_finalized (&pool_ref, "bipssink's pool");
   expect_finalized (&allocator_ref, "bipssink's allocator");
   expect_finalized (&sink_ref, "bipssink");
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 

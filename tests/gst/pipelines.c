@@ -178,7 +178,7 @@ video_run (const gchar *pattern, const gchar *caps, SampleCheck check,
 
   bt_stop (producer);
   bt_stop (consumer);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
   return run;
 }
 
@@ -313,7 +313,7 @@ GST_START_TEST (test_timestamps_late_consumer)
   g_array_unref (frames);
   bt_stop (producer);
   bt_stop (consumer);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -335,19 +335,17 @@ check_readonly_slot (GstSample *sample, guint n, gpointer data)
   fail_if (gst_memory_map (mem, &map, GST_MAP_WRITE),
       "frame %u memory maps for writing", n);
   fail_unless (gst_memory_map (mem, &map, GST_MAP_READ));
-  BtFileId id;
-  fail_unless (bt_segment_id (channel, &id), "no segment file for %s",
-      channel);
-  fail_unless (bt_find_mapping (map.data, &id, perms),
-      "frame %u data %p is not in a mapping of the segment (a copy?)", n,
-      map.data);
+  BtMemfdId id;
+  fail_unless (bt_find_channel_mapping (map.data, channel, &id, perms),
+      "frame %u data %p is not in a mapping of /memfd:bips-%s (a copy?)", n,
+      map.data, channel);
   fail_unless (perms[1] == '-' && perms[3] == 's',
       "consumer mapping is %s, expected read-only shared", perms);
   gst_memory_unmap (mem, &map);
 }
 
 /* Proves: bipssrc hands out the slot itself: one "bips" memory, read-only,
- * whose bytes lie in a read-only shared mapping of the segment file. */
+ * whose bytes lie in a read-only shared mapping of the channel's memfd. */
 GST_START_TEST (test_consumer_memory_is_slot)
 {
   g_autofree gchar *channel = bt_channel_name ("readonly");
@@ -496,7 +494,7 @@ GST_START_TEST (test_video_meta_and_flags)
   gst_caps_unref (caps);
   bt_stop (producer);
   bt_stop (consumer);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -545,7 +543,7 @@ GST_START_TEST (test_caps_change)
   gst_caps_unref (large);
   bt_stop (producer);
   bt_stop (consumer);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -586,7 +584,7 @@ GST_START_TEST (test_non_video_caps)
   gst_caps_unref (caps);
   bt_stop (producer);
   bt_stop (consumer);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -658,7 +656,7 @@ GST_START_TEST (test_two_policies)
   bt_stop (producer);
   bt_stop (lossless);
   bt_stop (latest);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 

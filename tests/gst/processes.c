@@ -15,7 +15,7 @@
 /* Children are this program re-executed with "--child ROLE ..." (fork
  * followed by exec, so no GStreamer state is shared with the test). They
  * die with the test process (PR_SET_PDEATHSIG) so none outlives a failure.
- * All of them see the private BIPS_SHM_DIR set up in main(). */
+ * All of them see the private BIPS_DIR set up in main(). */
 
 #define CAPS_160 "video/x-raw,format=RGBA,width=160,height=120,framerate=30/1"
 #define CAPS_320 "video/x-raw,format=RGBA,width=320,height=240,framerate=30/1"
@@ -231,7 +231,7 @@ consumer_desc (const gchar *channel, const gchar *extra)
 
 /* Proves: frames of a producer in another process arrive byte-identical
  * (against a local reference run), with PTS spaced by their duration,
- * and the producer exits cleanly at EOS. */
+ * and the producer exits cleanly at EOS, removing its socket. */
 GST_START_TEST (test_producer_in_child)
 {
   g_autofree gchar *channel = bt_channel_name ("child-prod");
@@ -259,6 +259,8 @@ GST_START_TEST (test_producer_in_child)
   }
   fail_unless (gst_app_sink_is_eos (GST_APP_SINK (out)), "no EOS");
   fail_unless_equals_int (wait_child (child, BT_WAIT_MS), CHILD_OK);
+  fail_if (bt_channel_exists (channel), "the producer exited cleanly but "
+      "left its channel socket");
   bt_stop (consumer);
 
   GstElement *ref = bt_start ("videotestsrc num-buffers=20 pattern=ball ! "
@@ -272,12 +274,13 @@ GST_START_TEST (test_producer_in_child)
   }
   bt_stop (ref);
   g_ptr_array_unref (got);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
 /* Proves: the reverse direction: a consumer in another process receives
- * every frame intact (it checks them itself) and sees EOS. */
+ * every frame intact (it checks them itself) and sees EOS; the channel's
+ * socket exists while the producer runs and goes with it. */
 GST_START_TEST (test_consumer_in_child)
 {
   g_autofree gchar *channel = bt_channel_name ("child-cons");
@@ -290,8 +293,12 @@ GST_START_TEST (test_consumer_in_child)
   fail_unless_equals_uint64 (bt_stat_u64 (bt_by_name (producer, "sink"),
           "published"), N_FRAMES);
   fail_unless_equals_int (wait_child (child, BT_WAIT_MS), CHILD_OK);
+  fail_unless (bt_channel_is_socket (channel), "no channel socket while the "
+      "producer runs");
   bt_stop (producer);
-  bt_remove_segment (channel);
+  fail_if (bt_channel_exists (channel), "the stopped producer left its "
+      "channel socket");
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -341,7 +348,7 @@ GST_START_TEST (test_producer_killed_and_restarted)
   fail_unless (bt_stat_u64 (bt_by_name (consumer, "src"), "reconnects") >= 1);
   fail_unless_equals_int (wait_child (b, BT_WAIT_MS), CHILD_OK);
   bt_stop (consumer);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -366,7 +373,8 @@ run_bips_clean (void)
 }
 
 /* Proves: with reconnect=false a SIGKILLed producer turns into an error
- * message (no hang), and `bips clean` then removes the dead segment. */
+ * message (no hang); the killed producer's socket is left behind (nobody
+ * could remove it) and `bips clean` then removes it. */
 GST_START_TEST (test_producer_killed_no_reconnect)
 {
   g_autofree gchar *channel = bt_channel_name ("killed");
@@ -385,16 +393,17 @@ GST_START_TEST (test_producer_killed_no_reconnect)
   gst_message_unref (msg);
   bt_stop (consumer);
 
-  fail_unless (bt_segment_exists (channel), "the dead segment vanished");
+  fail_unless (bt_channel_is_socket (channel),
+      "the killed producer's channel socket vanished");
   g_autofree gchar *out = run_bips_clean ();
   if (out != NULL) {
     g_autofree gchar *line = g_strdup_printf ("removed %s", channel);
     fail_unless (strstr (out, line) != NULL, "bips clean said: %s", out);
-    fail_if (bt_segment_exists (channel), "bips clean left the segment");
+    fail_if (bt_channel_exists (channel), "bips clean left the socket");
   } else {
-    GST_WARNING ("BIPS_CLI not built; unlinking the segment instead");
+    GST_WARNING ("BIPS_CLI not built; unlinking the socket instead");
   }
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -428,7 +437,7 @@ GST_START_TEST (test_consumer_killed)
   GstMessage *msg = bt_pop_message (producer, GST_MESSAGE_ERROR, 0);
   fail_unless (msg == NULL, "producer posted an error");
   bt_stop (producer);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -453,7 +462,7 @@ GST_START_TEST (test_timeout_without_producer)
   gst_message_unref (msg);
   fail_unless (waited_ms >= 450, "gave up after %" G_GINT64_FORMAT " ms, "
       "before its 500 ms timeout", waited_ms);
-  fail_if (bt_segment_exists (channel), "a consumer created the segment");
+  fail_if (bt_channel_exists (channel), "a consumer created the channel");
   bt_stop (consumer);
 }
 GST_END_TEST
@@ -477,7 +486,7 @@ GST_START_TEST (test_producer_starts_later)
   fail_unless_equals_uint64 (bt_stat_u64 (bt_by_name (consumer, "src"),
           "received"), N_FRAMES);
   bt_stop (consumer);
-  bt_remove_segment (channel);
+  bt_remove_channel (channel);
 }
 GST_END_TEST
 
@@ -516,9 +525,10 @@ processes_suite (void)
   return s;
 }
 
-/* Removes the private shm folder and whatever a failed test left in it. */
+/* Removes the private channel folder and whatever a failed test left in
+ * it. */
 static void
-remove_shm_dir (const gchar *dir)
+remove_channel_dir (const gchar *dir)
 {
   GDir *d = g_dir_open (dir, 0, NULL);
   const gchar *name;
@@ -542,16 +552,17 @@ main (int argc, char **argv)
   self_exe = g_file_read_link ("/proc/self/exe", NULL);
   g_assert (self_exe != NULL);
   /* A private channel folder, so `bips clean` only sees this test's
-   * channels (tests of other suites may run in parallel). */
+   * channels (tests of other suites may run in parallel). It holds only
+   * the channels' sockets; kept short for the sockets' path limit. */
   gchar *dir = g_strdup ("/dev/shm/gsttest-bips-XXXXXX");
   if (g_mkdtemp_full (dir, 0700) == NULL)
     g_error ("cannot create %s: %s", dir, g_strerror (errno));
-  g_setenv ("BIPS_SHM_DIR", dir, TRUE);
+  g_setenv ("BIPS_DIR", dir, TRUE);
 
   gst_check_init (&argc, &argv);
   int failures = gst_check_run_suite (processes_suite (), "processes",
       __FILE__);
-  remove_shm_dir (dir);
+  remove_channel_dir (dir);
   g_free (dir);
   g_free (self_exe);
   return failures;

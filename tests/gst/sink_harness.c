@@ -42,11 +42,12 @@ sink_fixture_init (SinkFixture *f, const gchar *first_prop, ...)
 static void
 sink_fixture_clear (SinkFixture *f)
 {
-  gst_harness_teardown (f->h);
+  if (f->h)
+    gst_harness_teardown (f->h);
   gst_element_set_bus (f->sink, NULL);
   gst_object_unref (f->bus);
   gst_object_unref (f->sink);
-  bt_remove_segment (f->channel);
+  bt_remove_channel (f->channel);
   g_free (f->channel);
 }
 
@@ -155,7 +156,7 @@ check_frame (GstBuffer *buf, guint frame)
 
 /* Proves: the allocation answer carries a pool whose allocator is the bips
  * allocator, plus GstVideoMeta; its buffers are one "bips" memory that is
- * a writable mapping of the channel's own segment file. */
+ * a writable mapping of the channel's own memfd. */
 GST_START_TEST (test_proposes_bips_pool)
 {
   SinkFixture f;
@@ -178,11 +179,10 @@ GST_START_TEST (test_proposes_bips_pool)
 
   GstMapInfo map;
   fail_unless (gst_buffer_map (buf, &map, GST_MAP_WRITE));
-  BtFileId id;
-  fail_unless (bt_segment_id (f.channel, &id), "no segment file for %s",
+  BtMemfdId id;
+  fail_unless (bt_find_channel_mapping (map.data, f.channel, &id, perms),
+      "pool buffer data %p is not in a mapping of /memfd:bips-%s", map.data,
       f.channel);
-  fail_unless (bt_find_mapping (map.data, &id, perms),
-      "pool buffer data %p is not in a mapping of the segment", map.data);
   fail_unless (perms[0] == 'r' && perms[1] == 'w' && perms[3] == 's',
       "producer mapping is %s, expected rw-s", perms);
   gst_buffer_unmap (buf, &map);
@@ -329,19 +329,20 @@ GST_START_TEST (test_unpublished_slots_return)
 GST_END_TEST
 
 /* Proves: the documented defaults, the stats field types before any frame,
- * and that `perms` sets the segment file's mode. */
+ * and that `perms` sets the mode of the channel's socket. */
 GST_START_TEST (test_defaults_and_perms)
 {
   GstElement *sink = bt_make ("bipssink");
   GstElement *src = bt_make ("bipssrc");
   fail_unless (sink != NULL && src != NULL);
   guint perms = 0, slots = 0, consumers = 99;
-  guint64 slot_size = 1;
+  guint64 slot_size = 1, max_wait = 0;
   gboolean allow_copy = FALSE, wait = TRUE, reconnect = FALSE;
   g_object_get (sink, "perms", &perms, "allow-copy", &allow_copy,
       "wait-for-consumer", &wait, "slot-size", &slot_size, "slots", &slots,
-      "consumers", &consumers, NULL);
+      "consumers", &consumers, "max-wait", &max_wait, NULL);
   fail_unless_equals_int_hex (perms, 0600);
+  fail_unless_equals_uint64 (max_wait, 2000);
   fail_unless (allow_copy);
   fail_unless (!wait);
   fail_unless_equals_uint64 (slot_size, 0);
@@ -360,21 +361,29 @@ GST_START_TEST (test_defaults_and_perms)
   fail_unless (g_enum_get_value_by_nick (enum_class, "latest") != NULL);
   fail_unless_equals_uint64 (bt_stat_u64 (src, "received"), 0);
   fail_unless_equals_uint64 (bt_stat_u64 (src, "skipped"), 0);
+  fail_unless_equals_uint64 (bt_stat_u64 (src, "rejected"), 0);
   fail_unless_equals_uint64 (bt_stat_u64 (src, "reconnects"), 0);
   gst_object_unref (sink);
   gst_object_unref (src);
 
   SinkFixture f;
   sink_fixture_init (&f, "perms", 0640, NULL);
-  /* The segment exists once caps are known at the latest; push one frame
+  /* The channel exists once caps are known at the latest; push one frame
    * to be independent of when exactly it is created. */
   GstBuffer *buf = gst_buffer_new_allocate (NULL, FRAME_SIZE, NULL);
   fill_frame (buf, 0);
   fail_unless_equals_int (gst_harness_push (f.h, buf), GST_FLOW_OK);
-  g_autofree gchar *path = bt_segment_path (f.channel);
+  g_autofree gchar *path = bt_channel_path (f.channel);
   struct stat st;
-  fail_unless (stat (path, &st) == 0, "no segment file at %s", path);
+  fail_unless (lstat (path, &st) == 0, "no channel socket at %s", path);
+  fail_unless (S_ISSOCK (st.st_mode), "%s is not a socket (mode %o)", path,
+      st.st_mode);
   fail_unless_equals_int_hex (st.st_mode & 0777, 0640);
+  /* Stopping the sink removes the socket: nothing is left behind. */
+  gst_harness_teardown (f.h);
+  f.h = NULL;
+  fail_if (bt_channel_exists (f.channel), "%s is still there after the sink "
+      "stopped", path);
   sink_fixture_clear (&f);
 }
 GST_END_TEST
