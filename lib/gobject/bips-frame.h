@@ -4,26 +4,28 @@
 
 #include <glib-object.h>
 
+#include "bips-export.h"
+
 G_BEGIN_DECLS
 
 #define BIPS_TYPE_FRAME (bips_frame_get_type())
-G_DECLARE_FINAL_TYPE(BipsFrame, bips_frame, BIPS, FRAME, GObject)
+BIPS_API G_DECLARE_FINAL_TYPE(BipsFrame, bips_frame, BIPS, FRAME, GObject)
 
-gboolean bips_frame_get_data_region(BipsFrame *self, guint64 *out_address, guint64 *out_size,
-                                    GError **error);
-guint64 bips_frame_get_data_address(BipsFrame *self);
-guint64 bips_frame_get_size(BipsFrame *self);
-guint64 bips_frame_get_pts(BipsFrame *self);
-guint64 bips_frame_get_dts(BipsFrame *self);
-guint64 bips_frame_get_duration(BipsFrame *self);
-guint32 bips_frame_get_flags(BipsFrame *self);
-guint64 bips_frame_get_sequence(BipsFrame *self);
-guint bips_frame_get_slot(BipsFrame *self);
-guint64 bips_frame_get_epoch(BipsFrame *self);
-const gchar *bips_frame_get_stream_info(BipsFrame *self);
-guint64 bips_frame_get_stream_info_generation(BipsFrame *self);
-GBytes *bips_frame_get_meta(BipsFrame *self);
-gboolean bips_frame_is_released(BipsFrame *self);
-void bips_frame_release(BipsFrame *self);
+BIPS_API gboolean bips_frame_get_data_region(BipsFrame *self, guint64 *out_address,
+                                             guint64 *out_size, GError **error);
+BIPS_API guint64 bips_frame_get_data_address(BipsFrame *self);
+BIPS_API guint64 bips_frame_get_size(BipsFrame *self);
+BIPS_API guint64 bips_frame_get_pts(BipsFrame *self);
+BIPS_API guint64 bips_frame_get_dts(BipsFrame *self);
+BIPS_API guint64 bips_frame_get_duration(BipsFrame *self);
+BIPS_API guint32 bips_frame_get_flags(BipsFrame *self);
+BIPS_API guint64 bips_frame_get_sequence(BipsFrame *self);
+BIPS_API guint bips_frame_get_slot(BipsFrame *self);
+BIPS_API guint64 bips_frame_get_epoch(BipsFrame *self);
+BIPS_API const gchar *bips_frame_get_stream_info(BipsFrame *self);
+BIPS_API guint64 bips_frame_get_stream_info_generation(BipsFrame *self);
+BIPS_API GBytes *bips_frame_get_meta(BipsFrame *self);
+BIPS_API gboolean bips_frame_is_released(BipsFrame *self);
+BIPS_API void bips_frame_release(BipsFrame *self);
 
 G_END_DECLS

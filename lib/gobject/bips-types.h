@@ -4,6 +4,8 @@
 
 #include <glib-object.h>
 
+#include "bips-export.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -45,7 +47,7 @@ typedef enum {
     BIPS_POLICY_LATEST = 1,
 } BipsPolicy;
 
-GType bips_policy_get_type(void) G_GNUC_CONST;
+BIPS_API GType bips_policy_get_type(void) G_GNUC_CONST;
 #define BIPS_TYPE_POLICY (bips_policy_get_type())
 
 /**
@@ -101,15 +103,15 @@ typedef enum {
     BIPS_ERROR_SYSTEM,
 } BipsError;
 
-GType bips_error_get_type(void) G_GNUC_CONST;
+BIPS_API GType bips_error_get_type(void) G_GNUC_CONST;
 #define BIPS_TYPE_ERROR (bips_error_get_type())
 
-GQuark bips_error_quark(void);
+BIPS_API GQuark bips_error_quark(void);
 
-const gchar *bips_error_code_name(BipsError code);
+BIPS_API const gchar *bips_error_code_name(BipsError code);
 
-gboolean bips_validate_channel_name(const gchar *name, GError **error);
+BIPS_API gboolean bips_validate_channel_name(const gchar *name, GError **error);
 
-gchar *bips_channel_path(const gchar *name);
+BIPS_API gchar *bips_channel_path(const gchar *name);
 
 G_END_DECLS

@@ -40,24 +40,24 @@ enum class Policy : uint32_t {
     Latest = 1,   // the newest frame; never slows the producer, counts skips
 };
 
-const char *policy_name(Policy policy) noexcept;
+BIPS_EXPORT const char *policy_name(Policy policy) noexcept;
 
 // Checks a channel name: 1 to 200 characters from [A-Za-z0-9._-], not
 // starting with '.'. The error message names the offending character.
-Result<void> validate_channel_name(std::string_view name);
+BIPS_EXPORT Result<void> validate_channel_name(std::string_view name);
 
 // Folder that holds the channels' sockets: $BIPS_DIR if set, else
 // /dev/shm. Producers and consumers must agree on it; it is all that
 // containers need to share (memory travels over the sockets).
-std::string channel_directory();
+BIPS_EXPORT std::string channel_directory();
 
 // The system's page size (4, 16 or 64 KiB on arm64), read at run time,
 // and `bytes` rounded up to a multiple of it. Slots are page aligned.
-uint64_t page_size() noexcept;
-uint64_t round_up_to_page(uint64_t bytes) noexcept;
+BIPS_EXPORT uint64_t page_size() noexcept;
+BIPS_EXPORT uint64_t round_up_to_page(uint64_t bytes) noexcept;
 
 // Path of the socket of a channel (no validation): <directory>/bips-<name>.
-std::string channel_path(std::string_view name);
+BIPS_EXPORT std::string channel_path(std::string_view name);
 
 // One consumer entry as seen from outside.
 struct ConsumerInfo {
@@ -100,7 +100,7 @@ struct ChannelInfo {
 // only name and mode set. Errors: NotFound (no such name), Corrupt (the name
 // holds something else; the message says what), Incompatible,
 // PermissionDenied, Timeout.
-Result<ChannelInfo> inspect_channel(std::string_view name);
+BIPS_EXPORT Result<ChannelInfo> inspect_channel(std::string_view name);
 
 // Every channel in channel_directory(). A dead producer's name is listed
 // with producer_alive false; names that cannot be read are listed in
@@ -110,11 +110,11 @@ struct ChannelList {
     std::vector<ChannelInfo> channels;
     std::vector<std::string> problems;
 };
-Result<ChannelList> list_channels();
+BIPS_EXPORT Result<ChannelList> list_channels();
 
 // Removes the names whose producer is dead (and temporary names of
 // crashed producers), and nothing else: never a live channel, even one
 // that a new producer takes over meanwhile. Returns the names removed.
-Result<std::vector<std::string>> clean_channels();
+BIPS_EXPORT Result<std::vector<std::string>> clean_channels();
 
 } // namespace bips

@@ -34,7 +34,7 @@ struct ConsumerOptions {
 // when the Frame is released or destroyed, from any thread. The view stays
 // valid until then, even if the producer exits or the Consumer is destroyed
 // (the Frame keeps the producer's memory mapped).
-class Frame {
+class BIPS_EXPORT Frame {
 public:
     Frame() = default;
     Frame(Frame &&other) noexcept;
@@ -76,7 +76,7 @@ private:
 // received(), skipped(), epoch() and data_mapping() may be called from any
 // thread as long as no reattach() runs concurrently. Frames may be released
 // from any thread, also after the Consumer is destroyed.
-class Consumer {
+class BIPS_EXPORT Consumer {
 public:
     // Attaches to `name`, waiting up to `timeout` for a live producer.
     // Errors: InvalidName, Timeout (no producer in time), PermissionDenied,
@@ -126,7 +126,7 @@ public:
     std::span<const std::byte> data_mapping() const;
 
 private:
-    explicit Consumer(std::unique_ptr<detail::ConsumerImpl> impl);
+    BIPS_NO_EXPORT explicit Consumer(std::unique_ptr<detail::ConsumerImpl> impl);
     std::unique_ptr<detail::ConsumerImpl> impl_;
 };
 

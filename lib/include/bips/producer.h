@@ -46,7 +46,7 @@ class ProducerImpl;
 // Thread-safety: every method may be called from any thread; acquire,
 // publish and discard are serialised internally (a blocked acquire does not
 // hold the lock, so discard/publish from other threads go on).
-class Producer {
+class BIPS_EXPORT Producer {
 public:
     // Creates channel `name` with the given geometry: its memory (a sealed
     // memfd, all reserved now, so too little memory is a NoSpace error
@@ -117,7 +117,7 @@ public:
     std::byte *slot_data(uint32_t index) const;
 
 private:
-    explicit Producer(std::unique_ptr<detail::ProducerImpl> impl);
+    BIPS_NO_EXPORT explicit Producer(std::unique_ptr<detail::ProducerImpl> impl);
     std::unique_ptr<detail::ProducerImpl> impl_;
 };
 

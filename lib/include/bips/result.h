@@ -2,6 +2,10 @@
 // bips: the error model of the core library (an expected-like Result).
 #pragma once
 
+#include <bips/export.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -29,7 +33,7 @@ enum class Errc {
 };
 
 // Short lower-case identifier of an error code, e.g. "no-space".
-const char *errc_name(Errc code) noexcept;
+BIPS_EXPORT const char *errc_name(Errc code) noexcept;
 
 // An error: a code to branch on and a message for people. Messages name the
 // channel, the sizes or the permission involved and say what to do.
@@ -38,9 +42,34 @@ struct Error {
     std::string message;
 };
 
+namespace detail {
+
+// What misusing a Result does: print what happened to stderr and abort (no
+// exception crosses the API). Out of line and cold, so the checks in the
+// accessors stay cheap.
+[[noreturn, gnu::cold, gnu::noinline]] inline void result_holds_error(const Error &e) noexcept
+{
+    std::fprintf(stderr,
+                 "bips: Result holds an error, not a value: %s: %s\n"
+                 "bips: check ok() (or `if (result)`) before value(), operator* or operator->\n",
+                 errc_name(e.code), e.message.c_str());
+    std::abort();
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] inline void result_holds_value() noexcept
+{
+    std::fputs("bips: Result holds a value, not an error: error() and code() are only for a "
+               "Result whose ok() is false\n",
+               stderr);
+    std::abort();
+}
+
+} // namespace detail
+
 // A value or an Error. No exceptions cross the library's API: callers test
-// ok() before value(). Accessing value() of a failed Result is a programming
-// error (it aborts through std::get).
+// ok() before value(). Reading the value of a failed Result (value(),
+// operator*, operator->), or the error of a successful one, is a programming
+// error: it prints the error's code and message to stderr and aborts.
 template <typename T>
 class [[nodiscard]] Result {
 public:
@@ -50,17 +79,36 @@ public:
     bool ok() const noexcept { return v_.index() == 0; }
     explicit operator bool() const noexcept { return ok(); }
 
-    T &value() & { return std::get<0>(v_); }
-    const T &value() const & { return std::get<0>(v_); }
-    T &&value() && { return std::get<0>(std::move(v_)); }
-    T *operator->() { return &std::get<0>(v_); }
-    const T *operator->() const { return &std::get<0>(v_); }
-    T &operator*() & { return std::get<0>(v_); }
+    T &value() & { return *get(); }
+    const T &value() const & { return *get(); }
+    T &&value() && { return std::move(*get()); }
+    T *operator->() { return get(); }
+    const T *operator->() const { return get(); }
+    T &operator*() & { return *get(); }
+    const T &operator*() const & { return *get(); }
 
-    const Error &error() const { return std::get<1>(v_); }
+    const Error &error() const
+    {
+        if (ok()) [[unlikely]]
+            detail::result_holds_value();
+        return *std::get_if<1>(&v_);
+    }
     Errc code() const { return error().code; }
 
 private:
+    T *get()
+    {
+        if (!ok()) [[unlikely]]
+            detail::result_holds_error(*std::get_if<1>(&v_));
+        return std::get_if<0>(&v_);
+    }
+    const T *get() const
+    {
+        if (!ok()) [[unlikely]]
+            detail::result_holds_error(*std::get_if<1>(&v_));
+        return std::get_if<0>(&v_);
+    }
+
     std::variant<T, Error> v_;
 };
 
@@ -72,8 +120,13 @@ public:
 
     bool ok() const noexcept { return !e_.has_value(); }
     explicit operator bool() const noexcept { return ok(); }
-    const Error &error() const { return *e_; }
-    Errc code() const { return e_->code; }
+    const Error &error() const
+    {
+        if (ok()) [[unlikely]]
+            detail::result_holds_value();
+        return *e_;
+    }
+    Errc code() const { return error().code; }
 
 private:
     std::optional<Error> e_;
