@@ -145,6 +145,7 @@ Result<ChannelInfo> inspect_path(const std::string &path, std::string_view name)
         ci.received = rec.received;
         ci.skipped = rec.skipped;
         ci.held = std::min(rec.held, info.slot_count);
+        ci.cursor = rec.cursor;
         info.consumers.push_back(ci);
     }
     return info;
@@ -244,6 +245,37 @@ Result<ChannelList> list_channels()
     return list;
 }
 
+namespace {
+
+// The names in `dir` that clean_channels() may consider: channel names and
+// temporary names old enough that no producer or cleaner is still using
+// them (a temporary name is bound a moment before its socket listens, and
+// another cleaner's aside name is removed by that cleaner).
+std::vector<std::string> cleanable_names(const std::string &dir,
+                                         const std::vector<std::string> &files)
+{
+    std::vector<std::string> out;
+    for (const std::string &file : files) {
+        const bool tmp = file.substr(0, kTmpPrefix.size()) == kTmpPrefix ||
+                         file.substr(0, kCleanPrefix.size()) == kCleanPrefix;
+        if (!tmp && file.substr(0, kPrefix.size()) != kPrefix)
+            continue;
+        struct stat st;
+        if (tmp && (lstat((dir + "/" + file).c_str(), &st) != 0 ||
+                    time(nullptr) - st.st_ctime < kYoungSeconds))
+            continue;
+        out.push_back(file);
+    }
+    return out;
+}
+
+std::string shown_name(const std::string &file)
+{
+    return file.substr(0, kPrefix.size()) == kPrefix ? file.substr(kPrefix.size()) : file;
+}
+
+} // namespace
+
 Result<std::vector<std::string>> clean_channels()
 {
     const std::string dir = channel_directory();
@@ -251,24 +283,52 @@ Result<std::vector<std::string>> clean_channels()
     if (!names)
         return names.error();
     std::vector<std::string> removed;
-    for (const std::string &file : names.value()) {
-        const bool tmp = file.substr(0, kTmpPrefix.size()) == kTmpPrefix ||
-                         file.substr(0, kCleanPrefix.size()) == kCleanPrefix;
-        if (!tmp && file.substr(0, kPrefix.size()) != kPrefix)
-            continue;
-        // A temporary name is bound a moment before its socket listens, and
-        // another cleaner's aside name is removed by it: leave young ones.
-        struct stat st;
-        if (tmp && (lstat((dir + "/" + file).c_str(), &st) != 0 ||
-                    time(nullptr) - st.st_ctime < kYoungSeconds))
-            continue;
-        // Only sockets that nobody listens on go; remove_if_dead() proves
-        // it for the very inode it removes.
+    // Only sockets that nobody listens on go; remove_if_dead() proves it
+    // for the very inode it removes.
+    for (const std::string &file : cleanable_names(dir, names.value()))
         if (detail::remove_if_dead(dir + "/" + file))
-            removed.push_back(tmp ? file : file.substr(kPrefix.size()));
-    }
+            removed.push_back(shown_name(file));
     std::sort(removed.begin(), removed.end());
     return removed;
+}
+
+Result<std::vector<std::string>> dead_channels()
+{
+    const std::string dir = channel_directory();
+    auto names = directory_entries(dir);
+    if (!names)
+        return names.error();
+    std::vector<std::string> dead;
+    for (const std::string &file : cleanable_names(dir, names.value()))
+        if (detail::probe_name(dir + "/" + file).state == detail::NameState::Dead)
+            dead.push_back(shown_name(file));
+    std::sort(dead.begin(), dead.end());
+    return dead;
+}
+
+Result<bool> clean_channel(std::string_view name)
+{
+    if (auto r = validate_channel_name(name); !r)
+        return r.error();
+    const std::string path = channel_path(name);
+    const std::string ch = "channel '" + std::string(name) + "'";
+    const detail::ProbeResult p = detail::probe_name(path);
+    switch (p.state) {
+    case detail::NameState::Missing:
+        return make_error(Errc::NotFound, ch + " does not exist (no " + path + ")");
+    case detail::NameState::Live:
+        return make_error(Errc::Busy, ch + " has a live producer; stop the producer instead, "
+                                           "it removes the name when it exits");
+    case detail::NameState::Foreign:
+        return detail::foreign_error(name, path, p);
+    case detail::NameState::Denied:
+        return make_error(Errc::PermissionDenied,
+                          "cannot tell whether " + ch + " is alive: " + path + " is " + p.what +
+                              " and this user may not connect to it; ask its owner");
+    case detail::NameState::Dead:
+        break;
+    }
+    return detail::remove_if_dead(path);
 }
 
 } // namespace bips

@@ -46,7 +46,10 @@ class Attachment {
 public:
     ~Attachment()
     {
-        reader.leave();
+        // A handshake that failed before the reader was set up (refused,
+        // producer gone, segment rejected) has no state to give back.
+        if (reader.view().base() != nullptr)
+            reader.leave();
         Message bye;
         bye.type = MsgType::Leave;
         (void)send_message(sock.get(), bye);
@@ -508,6 +511,7 @@ ChannelInfo Consumer::info() const
     ci.received = s.received;
     ci.skipped = s.skipped;
     ci.held = s.held;
+    ci.cursor = s.cursor;
     out.consumers.push_back(ci);
     return out;
 }

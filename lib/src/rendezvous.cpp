@@ -344,8 +344,9 @@ bool remove_if_dead(const std::string &path)
         unlink(aside.c_str());
         return true;
     }
-    // Not the one we checked: put it back unless the name was taken again.
-    if (rename2(aside, path, RENAME_NOREPLACE) != 0 && moved.state != NameState::Live)
+    // Not the one we checked: put it back. If the name was taken again
+    // meanwhile, remove what we moved only if it is a dead socket too.
+    if (rename2(aside, path, RENAME_NOREPLACE) != 0 && moved.state == NameState::Dead)
         unlink(aside.c_str());
     return false;
 }

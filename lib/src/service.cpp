@@ -340,6 +340,7 @@ std::vector<ConsumerInfo> ProducerImpl::consumer_infos() const
         ci.received = s.received;
         ci.skipped = s.skipped;
         ci.held = s.held;
+        ci.cursor = s.cursor;
         out.push_back(ci);
     }
     return out;

@@ -17,6 +17,8 @@ namespace bips::tool {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRuntime = 1;
 inline constexpr int kExitUsage = 2;
+// `bips list` worked but found dead channels or problems.
+inline constexpr int kExitUnhealthy = 3;
 
 // One option a command accepts: "--name VALUE" (or "--name=VALUE") when
 // `value` names the placeholder, a plain flag when it is empty.

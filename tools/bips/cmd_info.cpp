@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // bips tool: `bips info CHANNEL`, the header and consumers of one channel.
+#include "channel_json.h"
 #include "channel_text.h"
 #include "cli.h"
 #include "commands.h"
@@ -20,24 +21,24 @@ constexpr std::size_t kInfoLimit = 1024;
 
 const std::vector<OptionSpec> kOptions = {
     {"full", "", "print the whole stream info, however long"},
+    {"json", "", "print the channel as JSON (schema bips.info/1, see docs/cli.md;\n"
+                 "the stream info is always whole there)"},
 };
 
 void print_help()
 {
-    std::cout << "Usage: bips info [--full] CHANNEL\n"
+    std::cout << "Usage: bips info [--full] [--json] CHANNEL\n"
                  "Asks the producer of one channel, over the channel's socket, for its\n"
                  "header (layout version, epoch, producer, geometry, counters, stream\n"
                  "info) and prints it with each attached consumer. A producer that does\n"
                  "not answer within 2 s is an error, never a hang. For a channel whose\n"
-                 "producer died only the socket and its mode are left to show.\n\n";
+                 "producer died only the socket and its mode are left to show.\n"
+                 "Each consumer's lag is the frames published that it has neither\n"
+                 "received nor skipped yet; '<=N' marks an upper bound (docs/cli.md).\n\n"
+                 "Exit status: 0 when the channel was described (dead or alive), 1 when\n"
+                 "it could not be (no such channel, not a bips socket, no answer; with\n"
+                 "--json an \"error\" object is printed too), 2 on a usage error.\n\n";
     print_options(std::cout, kOptions);
-}
-
-std::string octal(uint32_t mode)
-{
-    char buf[16];
-    std::snprintf(buf, sizeof(buf), "0%03o", mode & 07777u);
-    return buf;
 }
 
 // The epoch is the time its producer was created, in microseconds since
@@ -60,12 +61,13 @@ void print_consumers(const bips::ChannelInfo &ch)
         return;
     }
     std::cout << "consumers:\n";
-    Table table({"  INDEX", "POLICY", "PID", "ALIVE", "RECEIVED", "SKIPPED", "HELD"},
-                {true, false, true, false, true, true, true});
+    Table table({"  INDEX", "POLICY", "PID", "ALIVE", "RECEIVED", "SKIPPED", "HELD", "LAG"},
+                {true, false, true, false, true, true, true, true});
     for (const auto &c : ch.consumers)
         table.add_row({std::to_string(c.index), bips::policy_name(c.policy), std::to_string(c.pid),
                        c.alive ? "yes" : "no", std::to_string(c.received),
-                       std::to_string(c.skipped), std::to_string(c.held)});
+                       std::to_string(c.skipped), std::to_string(c.held),
+                       lag_text(consumer_lag(ch, c))});
     table.print(std::cout);
 }
 
@@ -88,9 +90,24 @@ int cmd_info(const std::vector<std::string_view> &argv)
     if (auto valid = bips::validate_channel_name(name); !valid.ok())
         return usage_error("info", valid.error().message);
 
+    const bool as_json = args->has("json");
     auto info = bips::inspect_channel(name);
+    if (as_json) {
+        JsonWriter json(true);
+        begin_document(json, "info");
+        if (info.ok()) {
+            json.key("channel");
+            write_channel(json, *info, nullptr);
+        } else {
+            write_error(json, info.error());
+        }
+        json.end_object();
+        std::cout << json.text();
+    }
     if (!info.ok())
         return runtime_error("info", info.error().message);
+    if (as_json)
+        return kExitOk;
     const bips::ChannelInfo &ch = *info;
 
     std::size_t limit = args->has("full") ? ch.stream_info.size() : kInfoLimit;
@@ -102,7 +119,7 @@ int cmd_info(const std::vector<std::string_view> &argv)
         table.add_row({"producer:", std::string(producer_state(ch)) +
                                         " (nobody listens on the socket; a new producer takes "
                                         "the name over, 'bips clean' removes it)"});
-        table.add_row({"socket mode:", octal(ch.mode)});
+        table.add_row({"socket mode:", octal_mode(ch.mode)});
         table.print(std::cout);
         return kExitOk;
     }
@@ -110,7 +127,7 @@ int cmd_info(const std::vector<std::string_view> &argv)
     table.add_row({"epoch:", epoch_text(ch.epoch)});
     table.add_row({"producer:",
                    std::string(producer_state(ch)) + ", pid " + std::to_string(ch.producer_pid)});
-    table.add_row({"socket mode:", octal(ch.mode)});
+    table.add_row({"socket mode:", octal_mode(ch.mode)});
     table.add_row({"slots:", std::to_string(ch.slot_count)});
     table.add_row({"slot size:",
                    format_bytes(ch.slot_size) + " (" + std::to_string(ch.slot_size) + " bytes)"});

@@ -12,6 +12,7 @@ namespace bips::tool {
 int cmd_list(const std::vector<std::string_view> &argv);
 int cmd_info(const std::vector<std::string_view> &argv);
 int cmd_clean(const std::vector<std::string_view> &argv);
+int cmd_top(const std::vector<std::string_view> &argv);
 int cmd_bench(const std::vector<std::string_view> &argv);
 int cmd_demo(const std::vector<std::string_view> &argv);
 

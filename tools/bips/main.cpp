@@ -23,6 +23,7 @@ struct Command {
 const Command kCommands[] = {
     {"list", bips::tool::cmd_list, "one line per channel: state, geometry, consumers"},
     {"info", bips::tool::cmd_info, "the header and consumers of one channel"},
+    {"top", bips::tool::cmd_top, "live view: publish and receive rates, lag, held slots"},
     {"clean", bips::tool::cmd_clean, "remove channels whose producer is dead"},
     {"bench", bips::tool::cmd_bench, "measure throughput and latency across processes"},
     {"demo", bips::tool::cmd_demo, "run a producer and a consumer and prove zero copy"},
@@ -64,6 +65,6 @@ int main(int argc, char **argv)
             return c.run(rest);
 
     std::cerr << "bips: unknown command '" << first
-              << "'; commands are list, info, clean, bench, demo (see bips --help)\n";
+              << "'; commands are list, info, top, clean, bench, demo (see bips --help)\n";
     return kExitUsage;
 }

@@ -68,6 +68,7 @@ struct ConsumerInfo {
     uint64_t received = 0;
     uint64_t skipped = 0;
     uint32_t held = 0;   // frames it holds right now
+    uint64_t cursor = 0; // the next sequence it reads (as it reports it)
 };
 
 // A snapshot of a channel's header and counters. Any process that may
@@ -116,5 +117,17 @@ BIPS_EXPORT Result<ChannelList> list_channels();
 // crashed producers), and nothing else: never a live channel, even one
 // that a new producer takes over meanwhile. Returns the names removed.
 BIPS_EXPORT Result<std::vector<std::string>> clean_channels();
+
+// Removes channel `name` under the same rule as clean_channels(). true
+// when it was removed; false when there was nothing to remove any more
+// (someone removed it, or a new producer took the name over meanwhile:
+// then it is live and kept). Errors: InvalidName, NotFound (no such name),
+// Busy (its producer is live), Corrupt (the name holds something that is
+// not a bips socket; the message says what), PermissionDenied.
+BIPS_EXPORT Result<bool> clean_channel(std::string_view name);
+
+// What clean_channels() would remove now (channel names, and temporary
+// names of crashed producers as they are in the folder), removing nothing.
+BIPS_EXPORT Result<std::vector<std::string>> dead_channels();
 
 } // namespace bips
