@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs every test: sets up and builds (tools/setup.sh), runs the meson test
 # suites in build/, then the core and gst suites again under ASan+UBSan in
-# build-asan/, and the core suite under ThreadSanitizer in build-tsan/. Ends
+# build-asan/, the core suite under ThreadSanitizer in build-tsan/, and the
+# core suite and the tool cross-built for aarch64 under qemu (tests/arm64.sh,
+# build-arm64/). Ends
 # with "N passed, N failed, N skipped"; exits non-zero on any failure. Extra
 # arguments go to every `meson test` call.
 set -uo pipefail
@@ -101,12 +103,25 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:history_size=4 \
   --num-processes 2 "$@" || status=1
 logs+=("$tsan/meson-logs/testlog.json")
 
+# aarch64: the library, the core tests and the tool cross-built with
+# Debian's cross toolchain and run under qemu-aarch64 (tests/arm64.sh).
+# It removes its old log first, so a failure before the tests counts as a
+# missing log; a failure of its CLI checks alone counts as one more.
+./tests/arm64.sh "$@"
+arm64_status=$?
+((arm64_status == 0)) || status=1
+arm64_log="$root/build-arm64/meson-logs/testlog.json"
+logs+=("$arm64_log")
+
 # Sum the outcomes of all runs from meson's JSON logs. A test whose output
 # holds a sanitizer report counts as failed even if it passed.
-summary=$(python3 - "$root/build/meson-logs/testlog.json" "${logs[@]}" <<'PY'
-import json, sys
+summary=$(ARM64_STATUS=$arm64_status ARM64_LOG="$arm64_log" \
+  python3 - "$root/build/meson-logs/testlog.json" "${logs[@]}" <<'PY'
+import json, os, sys
 passed = failed = skipped = 0
+arm64_failed = 0
 for path in sys.argv[1:]:
+    before = failed
     try:
         lines = open(path).read().splitlines()
     except OSError:
@@ -126,6 +141,10 @@ for path in sys.argv[1:]:
             skipped += 1
         else:
             failed += 1
+    if path == os.environ.get("ARM64_LOG"):
+        arm64_failed = failed - before
+if os.environ.get("ARM64_STATUS", "0") != "0" and arm64_failed == 0:
+    failed += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
 )
