@@ -316,9 +316,13 @@ bool ProducerImpl::evict_worst(const std::string &why)
     writer.mark_dropped(worst);
     consumer_total.fetch_sub(1);
     evicted_total.fetch_add(1);
+    const uint64_t published = writer.published();
+    std::string state = "holding " + std::to_string(s.held) + " slots";
+    if (!s.detached && s.policy == Policy::Lossless && s.cursor < published)
+        state += ", reading lossless " + std::to_string(published - s.cursor) + " frames behind";
     evictions[worst] = "the producer of channel '" + name + "' dropped this consumer (entry " +
-                       std::to_string(worst) + ", pid " + std::to_string(s.pid) + ", holding " +
-                       std::to_string(s.held) + " slots): " + why;
+                       std::to_string(worst) + ", which reports pid " + std::to_string(s.pid) +
+                       "; " + state + "): " + why;
     poke();
     return true;
 }

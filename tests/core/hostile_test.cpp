@@ -19,12 +19,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -33,6 +34,24 @@
 #endif
 
 namespace {
+
+// Whether madvise() reaches the kernel. qemu-user answers it itself: every
+// advice but MADV_DONTNEED returns 0 without a host call (qemu 7.2,
+// linux-user target_madvise), so MADV_REMOVE is neither done nor refused
+// there. The kernel rejects an unknown advice with EINVAL; qemu returns 0.
+bool madvise_reaches_kernel()
+{
+    static const bool yes = [] {
+        const size_t page = size_t(sysconf(_SC_PAGESIZE));
+        void *p = mmap(nullptr, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return true;
+        const bool refused = madvise(p, page, 12345) != 0;
+        munmap(p, page);
+        return refused;
+    }();
+    return yes;
+}
 
 using namespace bips;
 using namespace bips_test;
@@ -273,7 +292,16 @@ struct ProducerReport {
     int64_t max_gap_us = 0;   // largest time between two publishes
     uint64_t max_gap_seq = 0; // the frame published after it
     uint64_t long_gaps = 0;   // gaps above half of max_wait
+    // The first long gaps: when each ended (steady clock, shared by all
+    // processes) and how long it was.
+    int64_t gap_end_us[32] = {};
+    int64_t gap_us[32] = {};
 };
+
+int64_t steady_us(Clock::time_point t)
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
 
 // Child body: creates the channel, waits for the two honest consumers, then
 // publishes a frame every `period` until told 'S', ends the stream, reports
@@ -310,6 +338,10 @@ int paced_producer(const std::string &name, const ProducerOptions &opts,
             if (gap > rep.max_gap_us) {
                 rep.max_gap_us = gap;
                 rep.max_gap_seq = seq;
+            }
+            if (gap > long_gap_us && rep.long_gaps < std::size(rep.gap_us)) {
+                rep.gap_end_us[rep.long_gaps] = steady_us(now);
+                rep.gap_us[rep.long_gaps] = gap;
             }
             if (gap > long_gap_us)
                 ++rep.long_gaps;
@@ -474,6 +506,7 @@ struct HostileReport {
     uint32_t attack_count = 0;
     AttackRecord attacks[kMaxAttacks] = {};
     char drop_reason[kPhaseCount][160] = {}; // the first drop of each phase
+    int64_t phase_start_us[kPhaseCount] = {};  // steady clock
 };
 
 class Hostile {
@@ -491,6 +524,7 @@ public:
         consumer_ = std::move(attached).value();
         rep_.attaches = 1;
         for (int phase = 0; phase < kPhaseCount; ++phase) {
+            rep_.phase_start_us[phase] = steady_us(Clock::now());
             const auto until = Clock::now() + kPhaseTime;
             switch (Phase(phase)) {
             case kDescriptorAttacks:
@@ -645,9 +679,10 @@ private:
         record(ro ? "write via /proc/self/mem into a read-only mapping"
                   : "write via /proc/self/mem into a writable mapping",
                m.kind, write_proc_mem(m.start), ro);
-        record(ro ? "madvise MADV_REMOVE of a read-only mapping"
-                  : "madvise MADV_REMOVE of a writable mapping",
-               m.kind, err_of(madvise(m.start, m.len, MADV_REMOVE)), ro);
+        if (madvise_reaches_kernel()) // else a no-op that returns 0 (qemu-user)
+            record(ro ? "madvise MADV_REMOVE of a read-only mapping"
+                      : "madvise MADV_REMOVE of a writable mapping",
+                   m.kind, err_of(madvise(m.start, m.len, MADV_REMOVE)), ro);
     }
 
     // Random bytes into every bips mapping it can write, over and over.
@@ -814,41 +849,57 @@ TEST(Hostile, HostileConsumerCannotHurtOthers)
     std::this_thread::sleep_for(200ms); // some undisturbed frames first
     hostile_go.send('G');
 
+    // Every child is reaped and every report collected before anything is
+    // checked, so that a failure shows how each process ended.
+    const ChildEnd hostile_end = hostile.wait(60s);
     HostileReport hrep;
-    ASSERT_TRUE(hostile_report.receive(&hrep, sizeof hrep, 60s)) << "no report from the hostile";
-    const ChildEnd hostile_end = hostile.wait();
+    const bool have_hrep = hostile_report.receive(&hrep, sizeof hrep, 1s);
 
-    // A fresh consumer attaches after all this and reads intact frames.
+    // A fresh consumer attaches after all this and reads intact frames, in
+    // order, without a gap.
     constexpr int kFresh = 20;
     int fresh_ok = 0;
+    std::string fresh_error;
     {
         auto attached = Consumer::attach(name, {}, kLong);
-        ASSERT_TRUE(IsOk(attached)) << "a fresh consumer cannot attach after the attacks";
-        auto fresh = std::move(attached).value();
+        if (!attached.ok())
+            fresh_error = "attach: " + attached.error().message;
         int64_t prev = -1;
-        for (int i = 0; i < kFresh; ++i) {
-            auto f = fresh->next(kLong);
-            ASSERT_TRUE(IsOk(f)) << "fresh consumer, frame " << i;
-            const std::string fault = frame_fault(*f);
-            EXPECT_EQ(fault, "");
-            if (prev >= 0) {
-                EXPECT_EQ(int64_t(f->info().pts), prev + 1) << "the fresh consumer is lossless";
+        for (int i = 0; i < kFresh && fresh_error.empty(); ++i) {
+            auto f = (*attached)->next(kLong);
+            if (!f.ok()) {
+                fresh_error = "frame " + std::to_string(i) + ": " + f.error().message;
+                break;
             }
-            prev = int64_t(f->info().pts);
-            fresh_ok += fault.empty() ? 1 : 0;
+            const int64_t pts = int64_t(f->info().pts);
+            fresh_error = frame_fault(*f);
+            if (fresh_error.empty() && prev >= 0 && pts != prev + 1)
+                fresh_error = "frame pts " + std::to_string(pts) + " after " + std::to_string(prev);
+            fresh_ok += fresh_error.empty() ? 1 : 0;
+            prev = pts;
         }
     }
 
     control.send('S');
     ProducerReport prep;
-    ASSERT_TRUE(producer_report.receive(&prep, sizeof prep)) << "no report from the producer";
+    const bool have_prep = producer_report.receive(&prep, sizeof prep);
+    const ChildEnd lossless_end = lossless.wait(60s);
+    const ChildEnd latest_end = latest.wait(60s);
     ReaderReport lrep, trep;
-    ASSERT_TRUE(lossless_report.receive(&lrep, sizeof lrep)) << "no report from the lossless reader";
-    ASSERT_TRUE(latest_report.receive(&trep, sizeof trep)) << "no report from the latest reader";
+    const bool have_lrep = lossless_report.receive(&lrep, sizeof lrep, 1s);
+    const bool have_trep = latest_report.receive(&trep, sizeof trep, 1s);
     control.send('X');
     const ChildEnd producer_end = producer.wait();
-    const ChildEnd lossless_end = lossless.wait();
-    const ChildEnd latest_end = latest.wait();
+
+    // Nobody was killed by a signal: no SIGBUS, SIGSEGV or abort anywhere.
+    EXPECT_TRUE(exited_ok(producer_end)) << "producer: " << producer_end;
+    EXPECT_TRUE(exited_ok(lossless_end)) << "lossless: " << lossless_end;
+    EXPECT_TRUE(exited_ok(latest_end)) << "latest: " << latest_end;
+    EXPECT_TRUE(exited_ok(hostile_end)) << "hostile: " << hostile_end;
+    EXPECT_EQ(fresh_error, "") << "the fresh consumer after the attacks";
+    ASSERT_TRUE(have_hrep && have_prep && have_lrep && have_trep)
+        << "reports received: hostile " << have_hrep << ", producer " << have_prep
+        << ", lossless " << have_lrep << ", latest " << have_trep;
 
     std::cout << "hostile: max publish gap " << prep.max_gap_us / 1000 << " ms (max_wait "
               << kMaxWait.count() << " ms; " << prep.long_gaps << " gaps over "
@@ -873,13 +924,23 @@ TEST(Hostile, HostileConsumerCannotHurtOthers)
                                            : "partly " + errno_text(a.first_errno))
                   << " " << a.name << (a.must_refuse ? "" : "  [harmless to others]") << "\n";
     }
+    for (uint64_t i = 0; i < std::min<uint64_t>(prep.long_gaps, std::size(prep.gap_us)); ++i) {
+        // The phase it belongs to is the one running at its middle (its
+        // last publish may precede the phase by a period).
+        const int64_t start = prep.gap_end_us[i] - prep.gap_us[i];
+        const int64_t middle = start + prep.gap_us[i] / 2;
+        int phase = -1;
+        for (int k = 0; k < kPhaseCount; ++k)
+            if (hrep.phase_start_us[k] != 0 && hrep.phase_start_us[k] <= middle)
+                phase = k;
+        std::cout << "hostile:   publish gap of " << prep.gap_us[i] / 1000 << " ms "
+                  << (phase < 0 ? std::string("before the hostile started")
+                                : "in phase '" + std::string(kPhaseNames[phase]) + "' (from " +
+                                      std::to_string((start - hrep.phase_start_us[phase]) / 1000) +
+                                      " ms into it)")
+                  << "\n";
+    }
     std::cout << std::flush;
-
-    // Nobody was killed by a signal: no SIGBUS, SIGSEGV or abort anywhere.
-    EXPECT_TRUE(exited_ok(producer_end)) << "producer: " << producer_end;
-    EXPECT_TRUE(exited_ok(lossless_end)) << "lossless: " << lossless_end;
-    EXPECT_TRUE(exited_ok(latest_end)) << "latest: " << latest_end;
-    EXPECT_TRUE(exited_ok(hostile_end)) << "hostile: " << hostile_end;
 
     // The kernel refused everything that would change others' memory.
     EXPECT_GT(hrep.attack_count, 20u) << "the hostile found too few descriptors and mappings";
@@ -922,6 +983,11 @@ TEST(Hostile, HostileConsumerCannotHurtOthers)
     EXPECT_EQ(hrep.phase_drops[kGarbageWords], 0u);
     EXPECT_EQ(hrep.phase_drops[kCursorHuge], 0u);
     EXPECT_EQ(hrep.phase_drops[kWaitingFlips], 0u);
+
+    if (!madvise_reaches_kernel())
+        GTEST_SKIP() << "qemu-user limitation: madvise() never reaches the kernel (qemu returns 0 "
+                        "for MADV_REMOVE without doing it), so the MADV_REMOVE attacks were not "
+                        "made; every other check above ran and passed";
 }
 
 // A lossless consumer holding two frames forks a child that keeps every
@@ -988,7 +1054,7 @@ TEST(Hostile, ForkedConsumerChildDoesNotKeepItAlive)
               << double(elapsed_us(killed_at, resumed_at)) / 1000.0
               << " ms after the consumer was killed (target 100 ms); the child was "
               << (sleeper.alive() ? "still alive" : "gone") << "\n"
-              << std::flush;
+              << std::defaultfloat << std::flush;
     EXPECT_LT(ms, 5000);
     EXPECT_TRUE(sleeper.alive()) << "the test proves nothing if the child is gone";
     EXPECT_TRUE(was_killed(consumer.wait()));
@@ -1077,7 +1143,7 @@ TEST(Hostile, ForkedProducerChildDoesNotKeepItAlive)
               << double(elapsed_us(killed_at, returned_at)) / 1000.0
               << " ms after the producer was killed; the child was "
               << (sleeper.alive() ? "still alive" : "gone") << "\n"
-              << std::flush;
+              << std::defaultfloat << std::flush;
     EXPECT_LT(ms, 5000);
     EXPECT_TRUE(sleeper.alive()) << "the test proves nothing if the child is gone";
     EXPECT_TRUE(was_killed(writer.wait()));
@@ -1099,6 +1165,121 @@ TEST(Hostile, ForkedProducerChildDoesNotKeepItAlive)
     EXPECT_EQ(f->info().pts, 2u);
     EXPECT_EQ(check_pattern(f->data(), f->size(), 2), 300u);
     sleeper.kill();
+}
+
+// A hostile process can take every consumer place of a channel. Others are
+// then refused with TooManyConsumers (a failed handshake: never a crash) and
+// get a place as soon as one is given back.
+TEST(Hostile, TakenConsumerPlacesAreRefusedNotACrash)
+{
+    ChannelDir dir;
+    ASSERT_TRUE(dir.ok());
+    const std::string name = unique_name("full");
+    Pipe hog_up, late_up, go;
+    Child hog([&] {
+        std::vector<std::unique_ptr<Consumer>> places;
+        for (int i = 0; i < 2; ++i) {
+            auto c = Consumer::attach(name, {}, kLong);
+            if (!c.ok())
+                return child_fail(10, "attach", c);
+            places.push_back(std::move(c).value());
+        }
+        hog_up.send('T');
+        std::this_thread::sleep_for(3 * kLong); // SIGKILLed here
+        return 20;
+    });
+    Child late([&] {
+        if (!go.expect('G'))
+            return 10;
+        auto refused = Consumer::attach(name, {}, 1s);
+        if (refused.ok())
+            return child_fail(11, "attached to a channel without a free place");
+        if (refused.code() != Errc::TooManyConsumers || refused.error().message.empty())
+            return child_fail(12, "expected too-many-consumers", refused);
+        late_up.send('R');
+        if (!go.expect('K'))
+            return 13;
+        auto c = Consumer::attach(name, {}, kLong);
+        if (!c.ok())
+            return child_fail(14, "attach once a place is free", c);
+        return 0;
+    });
+    ASSERT_TRUE(hog.started() && late.started());
+    ProducerOptions o = small_options();
+    o.max_consumers = 2;
+    CREATE_PRODUCER(producer, name, o);
+    ASSERT_TRUE(hog_up.expect('T')) << "the hog did not take both places";
+    EXPECT_EQ(producer->consumer_count(), 2u);
+    go.send('G');
+    EXPECT_TRUE(late_up.expect('R', 10s)) << "the late consumer was not refused";
+    hog.kill(SIGKILL);
+    EXPECT_TRUE(was_killed(hog.wait()));
+    go.send('K');
+    const ChildEnd end = late.wait();
+    EXPECT_TRUE(exited_ok(end)) << "late consumer: " << end;
+}
+
+// A fake producer: something listening on a channel's name that hangs up
+// at once, or answers garbage. attach() fails with an error (Timeout or
+// Corrupt), bounded - never a crash.
+TEST(Hostile, FakeProducerSocketIsAnErrorNotACrash)
+{
+    ChannelDir dir;
+    ASSERT_TRUE(dir.ok());
+    for (const bool garbage : {false, true}) {
+        SCOPED_TRACE(garbage ? "answers garbage" : "hangs up");
+        const std::string name = unique_name("fake");
+        Child victim([&] {
+            auto c = Consumer::attach(name, {}, 1s);
+            if (c.ok())
+                return child_fail(10, "attached to a fake producer");
+            if (c.code() != Errc::Timeout && c.code() != Errc::Corrupt)
+                return child_fail(11, "unexpected error", c);
+            return 0;
+        });
+        ASSERT_TRUE(victim.started());
+
+        const int listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        ASSERT_GE(listener, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        const std::string path = channel_path(name);
+        ASSERT_LT(path.size(), sizeof addr.sun_path);
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        ASSERT_EQ(bind(listener, reinterpret_cast<const sockaddr *>(&addr), sizeof addr), 0)
+            << std::strerror(errno);
+        ASSERT_EQ(listen(listener, 16), 0);
+        // Serves until the victim has ended (seen without reaping it: the
+        // Child reaps it below).
+        auto ended = [&] {
+            siginfo_t info{};
+            return waitid(P_PID, id_t(victim.pid()), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+                   info.si_pid != 0;
+        };
+        uint64_t served = 0;
+        const auto until = Clock::now() + 10s;
+        while (Clock::now() < until && !ended()) {
+            pollfd p{listener, POLLIN, 0};
+            if (poll(&p, 1, 20) != 1)
+                continue;
+            const int conn = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+            if (conn < 0)
+                continue;
+            ++served;
+            if (garbage) {
+                char junk[512];
+                for (size_t i = 0; i < sizeof junk; ++i)
+                    junk[i] = char(i * 131 + served);
+                (void)!send(conn, junk, sizeof junk, MSG_NOSIGNAL);
+            }
+            close(conn);
+        }
+        close(listener);
+        unlink(path.c_str());
+        const ChildEnd end = victim.wait(1s);
+        EXPECT_TRUE(exited_ok(end)) << end << " after " << served << " connections";
+        EXPECT_GE(served, 1u);
+    }
 }
 
 } // namespace

@@ -8,6 +8,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <iostream>
 #include <memory>
 #include <set>
 
@@ -458,6 +460,217 @@ TEST_F(RingArena, DroppingAConsumerFreesADeadReadersSlots)
         slots.insert(*s);
     }
     EXPECT_EQ(slots.size(), 4u);
+}
+
+// ---------------------------------------------------------------- forged producer data
+
+// Forged producer data: frames are validated as they are read. A descriptor
+// claiming more bytes or metadata than a slot holds, or a pub ring entry
+// naming a slot that does not exist, is skipped and counted as corrupt,
+// never returned and never retried, and its slot is not kept held; a pub
+// ring entry naming a slot that holds another frame is skipped (not
+// corrupt). The reader goes on with the next good frame.
+TEST_F(RingArena, ForgedFramesAreSkippedCountedAndNeverReturned)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &lossless = join(0, Policy::Lossless);
+    RingReader &latest = join(1, Policy::Latest);
+    RingReader *const readers[] = {&lossless, &latest};
+    std::string why;
+
+    // Polls until the reader has nothing (bounded), releasing every frame;
+    // returns their tags. Every frame returned must be a good one.
+    auto drain = [&](RingReader &r) {
+        std::vector<uint64_t> tags;
+        for (int i = 0; i < 64; ++i) {
+            const Poll p = r.try_next(frame, &why);
+            if (p != Poll::Frame) {
+                EXPECT_EQ(p, Poll::Empty);
+                return tags;
+            }
+            EXPECT_LE(frame.info.size, geometry.slot_size);
+            EXPECT_LE(frame.meta.size(), geometry.meta_capacity);
+            EXPECT_LT(frame.slot, geometry.slot_count);
+            EXPECT_EQ(tag_of(frame.slot), frame.info.pts) << "a frame under another's sequence";
+            tags.push_back(frame.info.pts);
+            r.release(frame.slot);
+        }
+        ADD_FAILURE() << "the reader returned frames forever";
+        return tags;
+    };
+    using Tags = std::vector<uint64_t>;
+
+    struct Forgery {
+        const char *what;
+        bool corrupt; // counted as corrupt (else merely skipped)
+        // Forges frame `seq` in `slot`; `other` holds another, good frame.
+        std::function<void(const RingView &, const Geometry &, uint64_t seq, uint32_t slot,
+                           uint32_t other)>
+            apply;
+    };
+    const Forgery forgeries[] = {
+        {"size one byte beyond the slot", true,
+         [](const RingView &v, const Geometry &g, uint64_t, uint32_t slot, uint32_t) {
+             v.desc(slot)->size = g.slot_size + 1;
+         }},
+        {"size 2^64 - 1", true,
+         [](const RingView &v, const Geometry &, uint64_t, uint32_t slot, uint32_t) {
+             v.desc(slot)->size = ~0ull;
+         }},
+        {"metadata beyond its capacity", true,
+         [](const RingView &v, const Geometry &g, uint64_t, uint32_t slot, uint32_t) {
+             v.desc(slot)->meta_size = g.meta_capacity + 1;
+         }},
+        {"pub ring names slot slot_count", true,
+         [](const RingView &v, const Geometry &g, uint64_t seq, uint32_t, uint32_t) {
+             v.pubring(seq)->store(PubEntry::make(seq, g.slot_count).raw);
+         }},
+        {"pub ring names slot 65535", true,
+         [](const RingView &v, const Geometry &, uint64_t seq, uint32_t, uint32_t) {
+             v.pubring(seq)->store(PubEntry::make(seq, 0xffff).raw);
+         }},
+        {"pub ring names the slot of another frame", false,
+         [](const RingView &v, const Geometry &, uint64_t seq, uint32_t, uint32_t other) {
+             v.pubring(seq)->store(PubEntry::make(seq, other).raw);
+         }},
+    };
+
+    uint64_t tag = 0;
+    uint32_t good_slot = publish(tag);
+    ASSERT_NE(good_slot, UINT32_MAX);
+    EXPECT_EQ(drain(lossless), Tags{tag});
+    EXPECT_EQ(drain(latest), Tags{tag});
+    uint64_t corrupt[2] = {0, 0}, skipped[2] = {0, 0};
+
+    for (const Forgery &f : forgeries) {
+        SCOPED_TRACE(f.what);
+        // A forged frame followed by a good one, both unread: the lossless
+        // reader validates the forged one and skips it; the latest reader
+        // goes straight to the good one.
+        uint64_t seq = writer->published();
+        uint32_t slot = publish(++tag);
+        ASSERT_NE(slot, UINT32_MAX);
+        f.apply(view, geometry, seq, slot, good_slot);
+        good_slot = publish(++tag);
+        ASSERT_NE(good_slot, UINT32_MAX);
+        EXPECT_EQ(drain(lossless), Tags{tag});
+        EXPECT_EQ(drain(latest), Tags{tag});
+        corrupt[0] += f.corrupt;
+        skipped[0] += 1;
+        skipped[1] += 1;
+        EXPECT_EQ(lossless.corrupt(), corrupt[0]) << why;
+        EXPECT_EQ(latest.corrupt(), corrupt[1]);
+
+        // A forged frame that is the newest: both readers validate it and
+        // skip it, and polling again does not retry it.
+        seq = writer->published();
+        slot = publish(++tag);
+        ASSERT_NE(slot, UINT32_MAX);
+        f.apply(view, geometry, seq, slot, good_slot);
+        EXPECT_EQ(drain(lossless), Tags{});
+        EXPECT_EQ(drain(latest), Tags{});
+        for (int k : {0, 1}) {
+            corrupt[k] += f.corrupt;
+            skipped[k] += 1;
+            EXPECT_EQ(readers[k]->corrupt(), corrupt[k]) << "reader " << k;
+            EXPECT_EQ(readers[k]->skipped(), skipped[k]) << "reader " << k;
+            EXPECT_EQ(drain(*readers[k]), Tags{}) << "reader " << k;
+            EXPECT_EQ(readers[k]->corrupt(), corrupt[k]) << "reader " << k << " retried it";
+            // Nothing stays held: a forged frame cannot pin a slot.
+            EXPECT_EQ(read_consumer(state(uint32_t(k)), geometry).held, 0u) << "reader " << k;
+        }
+
+        // The next good frame arrives.
+        good_slot = publish(++tag);
+        ASSERT_NE(good_slot, UINT32_MAX);
+        EXPECT_EQ(drain(lossless), Tags{tag});
+        EXPECT_EQ(drain(latest), Tags{tag});
+    }
+    EXPECT_EQ(lossless.received(), 2 * std::size(forgeries) + 1);
+    EXPECT_EQ(latest.received(), 2 * std::size(forgeries) + 1);
+}
+
+// A forged write_seq that jumps far ahead and comes back: the readers find
+// nothing to return (bounded: no walk over 2^62 sequences), the producer is
+// not held back by their cursors beyond what it published, and once
+// write_seq is back the readers resynchronise and get the frames published
+// from then on, in order.
+TEST_F(RingArena, ForgedWriteSeqJumpIsSurvived)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    RingReader &lossless = join(0, Policy::Lossless);
+    RingReader &latest = join(1, Policy::Latest);
+    std::string why;
+    auto drain = [&](RingReader &r) {
+        std::vector<uint64_t> tags;
+        for (int i = 0; i < 64; ++i) {
+            const Poll p = r.try_next(frame, &why);
+            if (p != Poll::Frame) {
+                EXPECT_EQ(p, Poll::Empty);
+                return tags;
+            }
+            EXPECT_EQ(tag_of(frame.slot), frame.info.pts);
+            tags.push_back(frame.info.pts);
+            r.release(frame.slot);
+        }
+        ADD_FAILURE() << "the reader returned frames forever";
+        return tags;
+    };
+    using Tags = std::vector<uint64_t>;
+    SegmentHeader *h = view.header();
+
+    uint64_t tag = 0;
+    for (int i = 0; i < 3; ++i)
+        ASSERT_NE(publish(++tag), UINT32_MAX);
+    EXPECT_EQ(drain(lossless), (Tags{1, 2, 3}));
+    EXPECT_EQ(drain(latest), Tags{3});
+
+    for (uint64_t jump : {uint64_t(3), uint64_t(1000), uint64_t(1) << 62, ~uint64_t(0)}) {
+        SCOPED_TRACE("write_seq + " + std::to_string(jump));
+        const uint64_t real = writer->published();
+        const uint64_t forged = jump == ~uint64_t(0) ? jump : real + jump;
+        h->write_seq.store(forged);
+        EXPECT_EQ(drain(lossless), Tags{}) << "nothing was published there";
+        EXPECT_EQ(drain(latest), Tags{});
+        EXPECT_EQ(lossless.corrupt(), 0u);
+        // The producer is not held back by a cursor beyond what it
+        // published (it reads cursors clamped to its own count).
+        auto slot = writer->try_acquire();
+        ASSERT_TRUE(slot.has_value()) << "a forged write_seq blocks the producer";
+        writer->discard(*slot);
+
+        // write_seq back where it was: the readers resynchronise.
+        h->write_seq.store(real);
+        EXPECT_EQ(drain(lossless), Tags{});
+        EXPECT_EQ(drain(latest), Tags{});
+        EXPECT_EQ(state(0)->cursor.load(), real);
+        EXPECT_EQ(state(1)->cursor.load(), real);
+        ASSERT_NE(publish(++tag), UINT32_MAX);
+        ASSERT_NE(publish(++tag), UINT32_MAX);
+        EXPECT_EQ(drain(lossless), (Tags{tag - 1, tag}));
+        EXPECT_EQ(drain(latest), Tags{tag});
+    }
+
+    // Back through the next publication instead (the producer never
+    // looked at the forged value): at most that one frame is lost, and the
+    // frames after it arrive.
+    h->write_seq.store(1ull << 62);
+    EXPECT_EQ(drain(lossless), Tags{});
+    EXPECT_EQ(drain(latest), Tags{});
+    ASSERT_NE(publish(++tag), UINT32_MAX);
+    const Tags first = drain(lossless);
+    EXPECT_TRUE(first.empty() || first == Tags{tag}) << ::testing::PrintToString(first);
+    const Tags first_latest = drain(latest);
+    EXPECT_TRUE(first_latest.empty() || first_latest == Tags{tag});
+    ASSERT_NE(publish(++tag), UINT32_MAX);
+    ASSERT_NE(publish(++tag), UINT32_MAX);
+    EXPECT_EQ(drain(lossless), (Tags{tag - 1, tag}));
+    EXPECT_EQ(drain(latest), Tags{tag});
+    std::cout << "forged write_seq: a lossless reader "
+              << (first.empty() ? "lost" : "kept")
+              << " the first frame published after write_seq came back\n";
+    EXPECT_EQ(read_consumer(state(0), geometry).held, 0u);
+    EXPECT_EQ(read_consumer(state(1), geometry).held, 0u);
 }
 
 // ---------------------------------------------------------------- stream info
