@@ -198,14 +198,17 @@ struct alignas(64) ConsumerShared {
     alignas(64) AtomicU64 cursor;   // next sequence it reads (seq_cst)
     AtomicU64 received;             // relaxed counters
     AtomicU64 skipped;
-    AtomicU32 waiting;              // 1 while it sleeps on frame_futex (seq_cst)
-    uint32_t reserved;
-    uint8_t pad1[32];
+    uint8_t pad1[40];
+    // Read by the producer at every publish: on a line of its own, so the
+    // counters above, written at every frame, do not bounce it.
+    alignas(64) AtomicU32 waiting;  // 1 while it sleeps on frame_futex (seq_cst)
+    uint8_t pad2[60];
     // followed by bitmap_words AtomicU64: bit i set = holds slot i (seq_cst)
 };
 static_assert(std::is_standard_layout_v<ConsumerShared>);
-static_assert(sizeof(ConsumerShared) == 128);
+static_assert(sizeof(ConsumerShared) == 192);
 static_assert(offsetof(ConsumerShared, cursor) == 64);
+static_assert(offsetof(ConsumerShared, waiting) == 128);
 
 // Drop words (one AtomicU32 per consumer entry, in the producer segment):
 // the producer bumps an entry's word (seq_cst) when it drops that consumer
