@@ -12,7 +12,7 @@ packages=(
   meson ninja-build pkg-config g++ libgtest-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly iproute2 tini
   gobject-introspection libgirepository1.0-dev gir1.2-gstreamer-1.0
   gir1.2-gst-plugins-base-1.0 python3-gi python3-gst-1.0 python3-numpy python3-pytest python3-torch
 )

@@ -64,6 +64,11 @@ void on_terminating_signal(int sig)
         if (lstat(n.path, &st) == 0 && st.st_dev == n.dev && st.st_ino == n.ino)
             unlink(n.path);
     }
+    // The PID 1 of a PID namespace (a container without --init) does not
+    // die of a signal at its default action: the kernel drops it. Exit as
+    // the signal would have.
+    if (getpid() == 1)
+        _exit(128 + sig);
     struct sigaction dfl{};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);

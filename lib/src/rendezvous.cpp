@@ -160,6 +160,11 @@ ProbeResult probe_name(const std::string &path)
     if (lstat(path.c_str(), &st) != 0) {
         if (errno == ENOENT)
             return p;
+        if (errno == EACCES) {
+            p.state = NameState::Denied;
+            p.what = "behind a folder this user may not search (" + dir_of(path) + ")";
+            return p;
+        }
         p.state = NameState::Foreign;
         p.what = std::string("a name that cannot be examined (") + std::strerror(errno) + ")";
         return p;
