@@ -146,8 +146,9 @@ struct alignas(64) SegmentHeader {
     //    and sets space_waiting (seq_cst) first, so consumers that free
     //    space know whether to ring.
     alignas(64) AtomicU32 frame_futex;
-    AtomicU32 space_waiting;
-    alignas(64) uint8_t reserved2[64];
+    // On a line of its own: consumers read it at every frame they free,
+    // while frame_futex changes at every publish that wakes someone.
+    alignas(64) AtomicU32 space_waiting;
 };
 static_assert(std::is_standard_layout_v<SegmentHeader>);
 static_assert(offsetof(SegmentHeader, reserved0) == 136);
