@@ -4,7 +4,7 @@
 # suites in build/, then the core and gst suites again under ASan+UBSan in
 # build-asan/, the core suite under ThreadSanitizer in build-tsan/, and the
 # core suite and the tool cross-built for aarch64 under qemu (tests/arm64.sh,
-# build-arm64/). Ends
+# build-arm64/), and last the Debian packages' smoke test. Ends
 # with "N passed, N failed, N skipped"; exits non-zero on any failure. Extra
 # arguments go to every `meson test` call.
 set -uo pipefail
@@ -112,6 +112,13 @@ arm64_status=$?
 ((arm64_status == 0)) || status=1
 arm64_log="$root/build-arm64/meson-logs/testlog.json"
 logs+=("$arm64_log")
+
+# Last, so that the installed packages never shadow the build tree: build
+# the Debian packages, install them, use them from the system paths only,
+# and purge them (tests/package_smoke.sh; 77 = skipped, e.g. not root).
+smoke_log="$root/build/meson-logs/testlog-package-smoke.json"
+./tests/package_smoke.sh --json "$smoke_log" || (($? == 77)) || status=1
+logs+=("$smoke_log")
 
 # Sum the outcomes of all runs from meson's JSON logs. A test whose output
 # holds a sanitizer report counts as failed even if it passed.

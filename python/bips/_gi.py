@@ -10,6 +10,26 @@ from typing import Optional
 import gi
 
 
+def _preload(lib_dir: str) -> None:
+    """Loads libbips and the facade from `lib_dir` (with RTLD_GLOBAL) before
+    GI opens the facade. The library path given to GIRepository finds the
+    facade but not libbips, which the dynamic loader then looks for only in
+    the facade's RUNPATH and the system folders; once both are loaded, GI's
+    dlopen of the facade returns the loaded copy. A library that cannot be
+    loaded raises ImportError saying why, rather than failing later as a
+    broken type."""
+    import ctypes
+
+    for name in ("libbips.so.0", "libbips-gobject-1.0.so.0"):
+        path = os.path.join(lib_dir, name)
+        if not os.path.exists(path):
+            continue
+        try:
+            ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+        except OSError as exc:
+            raise ImportError(f"bips: cannot load {path}: {exc}") from None
+
+
 def _require_bips() -> None:
     try:
         gi.require_version("Bips", "1.0")
@@ -29,6 +49,7 @@ def _require_bips() -> None:
 
         GIRepository.Repository.prepend_search_path(_config.TYPELIB_DIR)
         GIRepository.Repository.prepend_library_path(_config.LIB_DIR)
+        _preload(_config.LIB_DIR)
         try:
             gi.require_version("Bips", "1.0")
             return
