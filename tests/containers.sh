@@ -390,19 +390,33 @@ recipe_info_across_pid_namespaces() {
   pids=$(sed -n '/^list-status/,/^info-status/p' "${logs[2]}" | sed '1d;$d' | /usr/bin/python3 -c '
 import json, sys
 ch = json.load(sys.stdin)["channel"]
-print(ch["producer_pid"], ",".join(str(c["pid"]) for c in ch["consumers"]), ch["socket_path"])') ||
+print(ch["producer_pid"], ",".join(str(c["pid"]) for c in ch["consumers"]), ch["socket_path"],
+      ch["producer_other_pid_namespace"], ",".join(str(c["other_pid_namespace"]) for c in ch["consumers"]))') ||
     fail "cannot read bips info --json: $(cat "${logs[2]}")" || return
-  local ppid cpids path
-  read -r ppid cpids path <<<"$pids"
+  local ppid cpids path pother cother
+  read -r ppid cpids path pother cother <<<"$pids"
   [[ "$ppid" == 1 && "$cpids" == 1 ]] ||
     fail "expected producer_pid 1 and consumer pid 1 (each PID 1 of its namespace), got $ppid and $cpids" || return
+  [[ "$pother" == True && "$cother" == True ]] ||
+    fail "the inspector's bips info does not mark the PIDs as from other namespaces ($pother, $cother)" || return
+  # From here (the host's namespace) the kernel names the producer's PID.
+  local here
+  here=$(BIPS_DIR="$vol" "$bips_tool" info --json "$ch" | /usr/bin/python3 -c '
+import json, sys
+ch = json.load(sys.stdin)["channel"]
+print(ch["producer_local_pid"], ch["producer_other_pid_namespace"])') ||
+    fail "cannot read bips info --json from the host" || return
+  [[ "$here" == "$prod_host True" ]] ||
+    fail "from the host, expected producer_local_pid $prod_host in another namespace, got: $here" || return
+  BIPS_DIR="$vol" "$bips_tool" info "$ch" | grep -q "pid 1 (other PID namespace, $prod_host here)" ||
+    fail "bips info does not say 'pid 1 (other PID namespace, $prod_host here)'" || return
   [[ "$path" == /run/bips/bips-$ch ]] || fail "socket_path is $path, expected /run/bips/bips-$ch" || return
   ctr_kill INT "$prod_host" "$prod"
   ctr_wait "$prod" 10; local ps=$?
   ctr_wait "$cons" 10
   ((ps == 0)) || fail "producer exited with $ps after SIGINT" || return
   volume_empty || fail "left in the channel folder: $(ls -A "$vol")" || return
-  why="from a third PID namespace: producer_pid=1 and consumer pid=1 (PIDs $prod_host and $cons_host outside), socket_path $path"
+  why="from a third PID namespace: producer_pid=1 and consumer pid=1, both marked as other namespaces (PIDs $prod_host and $cons_host outside, the producer's shown from here), socket_path $path"
 }
 
 # A uid outside the group. mode 2775: it sees the socket and may not connect.

@@ -92,6 +92,55 @@ std::string channel_path(std::string_view name)
 
 namespace {
 
+// Fills what an inspect answer `r` on `sock` tells beyond the segment: the
+// producer's waiting figures and its consumers, with their PIDs placed
+// relative to the caller's PID namespace. The records are the producer's
+// word: clamped, never trusted for anything but display.
+void add_records(const detail::Received &r, int sock, ChannelInfo &info)
+{
+    using namespace detail;
+    const uint64_t own_ns = pid_namespace_id();
+    const auto other = [own_ns](uint64_t ns) { return ns != 0 && own_ns != 0 && ns != own_ns; };
+    info.producer_local_pid = peer_pid(sock);
+    info.producer_other_pid_namespace =
+        r.msg.pid_ns ? other(r.msg.pid_ns) : info.producer_local_pid != info.producer_pid;
+    if (r.extra.size() < sizeof(ProducerRecord))
+        return;
+    ProducerRecord prec;
+    std::memcpy(&prec, r.extra.data(), sizeof(prec));
+    info.producer_waiting_ns = prec.waiting_ns;
+    info.producer_waited_ns = prec.waited_ns;
+    info.evictions = prec.evictions;
+    info.eviction_frames = prec.eviction_frames;
+    const size_t count = std::min<size_t>(r.msg.arg0, (r.extra.size() - sizeof(prec)) /
+                                                          sizeof(ConsumerRecord));
+    for (size_t i = 0; i < count; ++i) {
+        ConsumerRecord rec;
+        std::memcpy(&rec, r.extra.data() + sizeof(prec) + i * sizeof(rec), sizeof(rec));
+        if (rec.detached)
+            continue;
+        ConsumerInfo ci;
+        ci.index = rec.index;
+        ci.policy = rec.policy == uint32_t(Policy::Lossless) ? Policy::Lossless : Policy::Latest;
+        ci.pid = rec.pid;
+        ci.other_pid_namespace = other(rec.pid_ns);
+        // The kernel's pid is in the producer's namespace: ours too only
+        // when the producer shares our namespace.
+        if (!info.producer_other_pid_namespace)
+            ci.local_pid = rec.peer_pid;
+        else if (!ci.other_pid_namespace)
+            ci.local_pid = rec.pid;
+        ci.alive = true;
+        ci.received = rec.received;
+        ci.skipped = rec.skipped;
+        ci.held = std::min(rec.held, info.slot_count);
+        ci.cursor = rec.cursor;
+        ci.release_age_ns = rec.release_age_ns;
+        ci.blocking_ns = rec.blocking_ns;
+        info.consumers.push_back(ci);
+    }
+}
+
 // Asks the producer listening at `path` for a snapshot.
 Result<ChannelInfo> inspect_path(const std::string &path, std::string_view name)
 {
@@ -106,7 +155,8 @@ Result<ChannelInfo> inspect_path(const std::string &path, std::string_view name)
     if (auto r = send_message(sock->get(), hello); !r)
         return make_error(Errc::NotFound, ch + ": its producer went away");
     auto r = receive_message(sock->get(), std::chrono::milliseconds(2000),
-                             sizeof(ConsumerRecord) * kMaxConsumers);
+                             sizeof(ProducerRecord) +
+                                 sizeof(ConsumerRecord) * kMaxConsumers);
     if (!r) {
         if (r.code() == Errc::Timeout)
             return make_error(Errc::Timeout, "the producer of " + ch +
@@ -131,23 +181,7 @@ Result<ChannelInfo> inspect_path(const std::string &path, std::string_view name)
     info.name = std::string(name);
     info.producer_alive = true;
     read_counters(RingView(map->data(), g.value()), info);
-    const size_t count = std::min<size_t>(r->msg.arg0, r->extra.size() / sizeof(ConsumerRecord));
-    for (size_t i = 0; i < count; ++i) {
-        ConsumerRecord rec;
-        std::memcpy(&rec, r->extra.data() + i * sizeof(rec), sizeof(rec));
-        if (rec.detached)
-            continue;
-        ConsumerInfo ci;
-        ci.index = rec.index;
-        ci.policy = rec.policy == uint32_t(Policy::Lossless) ? Policy::Lossless : Policy::Latest;
-        ci.pid = rec.pid;
-        ci.alive = true;
-        ci.received = rec.received;
-        ci.skipped = rec.skipped;
-        ci.held = std::min(rec.held, info.slot_count);
-        ci.cursor = rec.cursor;
-        info.consumers.push_back(ci);
-    }
+    add_records(*r, sock->get(), info);
     return info;
 }
 

@@ -169,6 +169,7 @@ Result<std::shared_ptr<Attachment>> join_channel(const std::string &name, Policy
     join.type = MsgType::Join;
     join.arg0 = uint32_t(policy);
     join.arg1 = int32_t(getpid());
+    join.pid_ns = pid_namespace_id();
     UniqueFd pidfd = own_pidfd();
     std::vector<int> fds = {a->state_fd.get()};
     if (pidfd.valid())
@@ -498,8 +499,8 @@ ChannelInfo Consumer::info() const
     // The producer knows every consumer; ask it, and fall back to our own
     // entry when it does not answer.
     if (auto all = inspect_channel(impl_->name); all && all->epoch == a.epoch) {
-        out.consumers = all->consumers;
-        return out;
+        all->producer_closed = out.producer_closed;
+        return std::move(all.value());
     }
     const auto s = detail::read_consumer(
         reinterpret_cast<const detail::ConsumerShared *>(a.state_map.data()), a.view.geometry());
@@ -507,11 +508,13 @@ ChannelInfo Consumer::info() const
     ci.index = a.entry;
     ci.policy = s.policy;
     ci.pid = s.pid;
+    ci.local_pid = s.pid;
     ci.alive = true;
     ci.received = s.received;
     ci.skipped = s.skipped;
     ci.held = s.held;
     ci.cursor = s.cursor;
+    ci.release_age_ns = s.release_age_ns;
     out.consumers.push_back(ci);
     return out;
 }

@@ -199,7 +199,9 @@ struct alignas(64) ConsumerShared {
     alignas(64) AtomicU64 cursor;   // next sequence it reads (seq_cst)
     AtomicU64 received;             // relaxed counters
     AtomicU64 skipped;
-    uint8_t pad1[40];
+    AtomicU64 released_ns;          // CLOCK_MONOTONIC_COARSE of its last
+                                    // release (relaxed), for display only
+    uint8_t pad1[32];
     // Read by the producer at every publish: on a line of its own, so the
     // counters above, written at every frame, do not bounce it.
     alignas(64) AtomicU32 waiting;  // 1 while it sleeps on frame_futex (seq_cst)

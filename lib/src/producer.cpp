@@ -116,6 +116,8 @@ Result<std::unique_ptr<Producer>> Producer::create(std::string_view name,
     p.writer = detail::RingWriter(p.view, reinterpret_cast<detail::Doorbell *>(p.bell_map.data()));
     p.joined.assign(options.max_consumers, nullptr);
     p.evictions.assign(options.max_consumers, std::string());
+    p.peers.assign(options.max_consumers, detail::ProducerImpl::Peer{});
+    p.pid_ns = detail::pid_namespace_id();
     p.writer.set_consumers(p.joined);
     p.pidfd = detail::own_pidfd();
     p.wake.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -162,6 +164,21 @@ Result<WriteSlot> Producer::acquire(std::chrono::nanoseconds timeout)
         if (auto slot = d.writer.try_acquire())
             return handle(*slot);
     }
+    // From here on the producer waits for space: counted in waited_ns, and
+    // shown to inspecting peers while it lasts.
+    struct WaitMark {
+        detail::ProducerImpl &d;
+        ~WaitMark()
+        {
+            std::lock_guard lock(d.mu);
+            if (d.waiting)
+                d.waited_ns.fetch_add(uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                   Clock::now() - d.waiting_since)
+                                                   .count()),
+                                      std::memory_order_relaxed);
+            d.waiting = false;
+        }
+    } mark{d};
     for (;;) {
         if (d.interrupted.load(std::memory_order_acquire))
             return make_error(Errc::Busy, "acquire on channel '" + name() + "' was interrupted");
@@ -186,6 +203,10 @@ Result<WriteSlot> Producer::acquire(std::chrono::nanoseconds timeout)
             if (slot) {
                 d.writer.finish_wait();
                 return handle(*slot);
+            }
+            if (!d.waiting && timeout.count() != 0) {
+                d.waiting = true;
+                d.waiting_since = now;
             }
         }
         const auto now = Clock::now();
@@ -295,6 +316,8 @@ ChannelInfo Producer::info() const
     detail::read_counters(impl_->view, out);
     std::lock_guard lock(impl_->mu);
     out.consumers = impl_->consumer_infos();
+    out.producer_local_pid = out.producer_pid;
+    impl_->fill_wait_figures(out);
     return out;
 }
 

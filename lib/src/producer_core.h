@@ -64,11 +64,22 @@ public:
     RingWriter writer;
     std::vector<const ConsumerShared *> joined;     // by entry; nullptr = free
     std::vector<std::string> evictions;             // by entry: reason to drop it
+    // Who a joined entry is, from the kernel and from its Join (mu).
+    struct Peer {
+        int32_t pid_here = 0; // SO_PEERCRED pid in our namespace (0 = not visible)
+        uint64_t pid_ns = 0;  // the PID namespace it says it runs in
+    };
+    std::vector<Peer> peers;                        // by entry
+    uint64_t pid_ns = 0;                            // ours (pid_namespace_id)
     std::atomic<uint32_t> consumer_total{0};
     std::atomic<uint64_t> evicted_total{0};
+    std::atomic<uint64_t> eviction_frames{0}; // unread by consumers when evicted
 
     std::atomic<bool> interrupted{false};
     Clock::time_point blocked_since{}; // first failed acquire of a wait (mu)
+    bool waiting = false;              // an acquire sleeps for space now (mu)
+    Clock::time_point waiting_since{}; // when that wait began (mu)
+    std::atomic<uint64_t> waited_ns{0}; // all waits for space, in total
 
     // Service thread.
     UniqueFd wake;  // eventfd
@@ -85,8 +96,11 @@ public:
     // the producer back the most and asks the service thread to drop it.
     // False when no consumer holds anything.
     bool evict_worst(const std::string &why);
-    // Records of every joined consumer (holding mu).
+    // Every joined consumer that has not detached, as seen from this
+    // process (holding mu).
     std::vector<ConsumerInfo> consumer_infos() const;
+    // The producer-wide waiting figures of a ChannelInfo (holding mu).
+    void fill_wait_figures(ChannelInfo &out) const;
 };
 
 // Starts / stops the service thread of `p`.

@@ -38,10 +38,10 @@ inline uint64_t valid_bits(const Geometry &g, uint32_t w)
     return rest >= 64 ? ~0ull : (1ull << rest) - 1;
 }
 
-uint64_t realtime_ns()
+uint64_t clock_ns(clockid_t clock)
 {
     timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(clock, &ts);
     return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
@@ -113,6 +113,9 @@ ConsumerSnapshot read_consumer(const ConsumerShared *c, const Geometry &g)
     s.cursor = c->cursor.load(std::memory_order_acquire);
     s.received = c->received.load(std::memory_order_relaxed);
     s.skipped = c->skipped.load(std::memory_order_relaxed);
+    const uint64_t released = c->released_ns.load(std::memory_order_relaxed);
+    const uint64_t now = clock_ns(CLOCK_MONOTONIC_COARSE);
+    s.release_age_ns = released <= now ? now - released : 0; // garbage reads as 0
     for (uint32_t w = 0; w < g.bitmap_words; ++w)
         s.held += uint32_t(std::popcount(held_words(c)[w].load(std::memory_order_relaxed) &
                                          valid_bits(g, w)));
@@ -339,7 +342,8 @@ void RingReader::init(Policy policy, int32_t pid)
     own_->magic = kConsumerMagic;
     own_->bitmap_words = g.bitmap_words;
     own_->pid = pid;
-    own_->attached_realtime_ns = realtime_ns();
+    own_->attached_realtime_ns = clock_ns(CLOCK_REALTIME);
+    own_->released_ns.store(clock_ns(CLOCK_MONOTONIC_COARSE), std::memory_order_relaxed);
     for (uint32_t w = 0; w < g.bitmap_words; ++w)
         held_words(own_)[w].store(0, std::memory_order_relaxed);
     policy_ = policy;
@@ -514,6 +518,9 @@ void RingReader::release(uint32_t slot)
     if (slot >= view_.geometry().slot_count)
         return;
     held_words(own_)[slot / 64].fetch_and(~(1ull << (slot % 64)), std::memory_order_seq_cst);
+    // Coarse clock: a few nanoseconds from the vDSO, on a line this
+    // consumer writes anyway.
+    own_->released_ns.store(clock_ns(CLOCK_MONOTONIC_COARSE), std::memory_order_relaxed);
     ring_doorbell();
 }
 

@@ -128,6 +128,7 @@ struct ConsumerSnapshot {
     uint64_t received = 0;
     uint64_t skipped = 0;
     uint32_t held = 0;
+    uint64_t release_age_ns = 0; // since its last release (as it reports it)
 };
 ConsumerSnapshot read_consumer(const ConsumerShared *c, const Geometry &g);
 

@@ -14,6 +14,7 @@
 #include "wire.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cerrno>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -53,7 +54,7 @@ private:
     bool on_hello(Link &l, const Received &r);
     bool on_join(Link &l, Received &r);
     void drop(size_t i, const std::string &notice = {});
-    ConsumerRecord record(uint32_t index, const ConsumerShared *c) const;
+    ConsumerRecord record(const ConsumerInfo &ci) const;
 
     ProducerImpl &p_;
 };
@@ -159,37 +160,49 @@ bool Service::handle(Link &l)
     return false;
 }
 
-ConsumerRecord Service::record(uint32_t index, const ConsumerShared *c) const
+ConsumerRecord Service::record(const ConsumerInfo &ci) const
 {
-    const ConsumerSnapshot s = read_consumer(c, p_.view.geometry());
     ConsumerRecord rec{};
-    rec.index = index;
-    rec.policy = uint32_t(s.policy);
-    rec.pid = s.pid;
-    rec.held = s.held;
-    rec.received = s.received;
-    rec.skipped = s.skipped;
-    rec.cursor = s.cursor;
-    rec.detached = s.detached;
+    rec.index = ci.index;
+    rec.policy = uint32_t(ci.policy);
+    rec.pid = ci.pid;
+    rec.held = ci.held;
+    rec.received = ci.received;
+    rec.skipped = ci.skipped;
+    rec.cursor = ci.cursor;
+    rec.peer_pid = ci.local_pid;
+    rec.pid_ns = p_.peers[ci.index].pid_ns;
+    rec.release_age_ns = ci.release_age_ns;
+    rec.blocking_ns = ci.blocking_ns;
     return rec;
 }
 
 bool Service::on_hello(Link &l, const Received &r)
 {
     if (r.msg.arg0 == uint32_t(Role::Inspect)) {
+        ChannelInfo figures;
         std::vector<ConsumerRecord> recs;
         {
             std::lock_guard lock(p_.mu);
-            for (uint32_t i = 0; i < p_.joined.size(); ++i)
-                if (p_.joined[i])
-                    recs.push_back(record(i, p_.joined[i]));
+            p_.fill_wait_figures(figures);
+            for (const ConsumerInfo &ci : p_.consumer_infos())
+                recs.push_back(record(ci));
         }
+        ProducerRecord prec{};
+        prec.waiting_ns = figures.producer_waiting_ns;
+        prec.waited_ns = figures.producer_waited_ns;
+        prec.evictions = figures.evictions;
+        prec.eviction_frames = figures.eviction_frames;
+        std::vector<std::byte> extra(sizeof(prec) + recs.size() * sizeof(ConsumerRecord));
+        std::memcpy(extra.data(), &prec, sizeof(prec));
+        if (!recs.empty())
+            std::memcpy(extra.data() + sizeof(prec), recs.data(), recs.size() * sizeof(ConsumerRecord));
         Message m = make(MsgType::Welcome);
         m.value = p_.epoch;
         m.arg0 = uint32_t(recs.size());
+        m.pid_ns = p_.pid_ns;
         const int fds[] = {p_.seg_ro.get()};
-        (void)send_message(l.sock.get(), m, fds,
-                           std::as_bytes(std::span<const ConsumerRecord>(recs)));
+        (void)send_message(l.sock.get(), m, fds, extra);
         return false; // one answer, then close
     }
     if (r.msg.arg0 != uint32_t(Role::Consumer))
@@ -248,6 +261,7 @@ bool Service::on_join(Link &l, Received &r)
                 index = i;
         if (index != UINT32_MAX) {
             p_.joined[index] = state;
+            p_.peers[index] = {peer_pid(l.sock.get()), r.msg.pid_ns};
             p_.consumer_total.fetch_add(1);
             start = p_.writer.published(); // honoured from here on
         }
@@ -318,8 +332,10 @@ bool ProducerImpl::evict_worst(const std::string &why)
     evicted_total.fetch_add(1);
     const uint64_t published = writer.published();
     std::string state = "holding " + std::to_string(s.held) + " slots";
-    if (!s.detached && s.policy == Policy::Lossless && s.cursor < published)
+    if (!s.detached && s.policy == Policy::Lossless && s.cursor < published) {
+        eviction_frames.fetch_add(published - s.cursor, std::memory_order_relaxed);
         state += ", reading lossless " + std::to_string(published - s.cursor) + " frames behind";
+    }
     evictions[worst] = "the producer of channel '" + name + "' dropped this consumer (entry " +
                        std::to_string(worst) + ", which reports pid " + std::to_string(s.pid) +
                        "; " + state + "): " + why;
@@ -329,6 +345,7 @@ bool ProducerImpl::evict_worst(const std::string &why)
 
 std::vector<ConsumerInfo> ProducerImpl::consumer_infos() const
 {
+    const auto now = Clock::now();
     std::vector<ConsumerInfo> out;
     for (uint32_t i = 0; i < joined.size(); ++i) {
         if (!joined[i])
@@ -340,14 +357,34 @@ std::vector<ConsumerInfo> ProducerImpl::consumer_infos() const
         ci.index = i;
         ci.policy = s.policy;
         ci.pid = s.pid;
+        ci.local_pid = peers[i].pid_here;
+        ci.other_pid_namespace = peers[i].pid_ns != pid_ns;
         ci.alive = true;
         ci.received = s.received;
         ci.skipped = s.skipped;
         ci.held = s.held;
         ci.cursor = s.cursor;
+        ci.release_age_ns = s.release_age_ns;
+        if (waiting && writer.pressure(joined[i]) > 0)
+            ci.blocking_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          now - blocked_since)
+                                          .count());
         out.push_back(ci);
     }
     return out;
+}
+
+void ProducerImpl::fill_wait_figures(ChannelInfo &out) const
+{
+    const auto now = Clock::now();
+    const auto ns = [](Clock::duration d) {
+        return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    };
+    out.producer_waiting_ns = waiting ? ns(now - blocked_since) : 0;
+    out.producer_waited_ns =
+        waited_ns.load(std::memory_order_relaxed) + (waiting ? ns(now - waiting_since) : 0);
+    out.evictions = evicted_total.load(std::memory_order_relaxed);
+    out.eviction_frames = eviction_frames.load(std::memory_order_relaxed);
 }
 
 void start_service(ProducerImpl &p)

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -126,6 +127,23 @@ UniqueFd own_pidfd()
         return UniqueFd(int(fd));
 #endif
     return UniqueFd();
+}
+
+uint64_t pid_namespace_id()
+{
+    struct stat st;
+    if (stat("/proc/self/ns/pid", &st) != 0)
+        return 0;
+    return uint64_t(st.st_ino);
+}
+
+int32_t peer_pid(int sock)
+{
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred))
+        return 0;
+    return int32_t(cred.pid);
 }
 
 bool polls_ready(int fd)

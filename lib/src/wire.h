@@ -4,14 +4,14 @@
 //   consumer -> producer   Hello{role}
 //   producer -> consumer   Welcome{epoch}   + [segment (read-only), doorbell, producer pidfd?]
 //                       or Refused{errc, text}
-//   consumer -> producer   Join{policy, pid} + [consumer state memfd, consumer pidfd?]
+//   consumer -> producer   Join{policy, pid, pid_ns} + [consumer state memfd, consumer pidfd?]
 //   producer -> consumer   Joined{entry, first sequence} or Refused{errc, text}
 //   producer -> consumer   Notice{text}     just before it drops the consumer
 //   consumer -> producer   Leave{}          before it closes (not a death)
 //
 // An inspecting peer (`bips info`) sends Hello{role = inspect} and gets
-// Welcome + [segment] followed by the consumer records, then the producer
-// closes the connection. Every message is validated by its receiver: magic,
+// Welcome{epoch, pid_ns} + [segment] followed by a ProducerRecord and the
+// consumer records, then the producer closes the connection. Every message is validated by its receiver: magic,
 // version, type and length; text is clamped and terminated.
 #pragma once
 
@@ -43,7 +43,8 @@ struct Message {
     uint32_t arg0 = 0;  // Hello: role; Join: policy; Joined: entry; Refused: errc;
                         // Welcome (inspect): record count
     int32_t arg1 = 0;   // Join: pid
-    char text[480] = {};
+    uint64_t pid_ns = 0; // Join, Welcome: the sender's PID namespace (pid_namespace_id)
+    char text[472] = {};
 
     void set_text(std::string_view s);
     std::string get_text() const;
@@ -51,6 +52,10 @@ struct Message {
 static_assert(sizeof(Message) == 512);
 
 // One consumer as the producer reports it to an inspecting peer.
+// `pid` is what the consumer says of itself (its own PID namespace);
+// `peer_pid` is its socket's SO_PEERCRED pid in the producer's namespace
+// (0 when the consumer is not visible there); `pid_ns` is what it said its
+// namespace is. Times are nanoseconds, 0 = never / not waiting.
 struct ConsumerRecord {
     uint32_t index;
     uint32_t policy;
@@ -60,9 +65,22 @@ struct ConsumerRecord {
     uint64_t skipped;
     uint64_t cursor;
     uint32_t detached;
-    uint32_t reserved;
+    int32_t peer_pid;
+    uint64_t pid_ns;
+    uint64_t release_age_ns;  // since its last release (its own clock word)
+    uint64_t blocking_ns;     // how long the producer has waited on it now
 };
-static_assert(sizeof(ConsumerRecord) == 48);
+static_assert(sizeof(ConsumerRecord) == 72);
+
+// The producer-wide figures an inspecting peer gets before the consumer
+// records (see ChannelInfo).
+struct ProducerRecord {
+    uint64_t waiting_ns;
+    uint64_t waited_ns;
+    uint64_t evictions;
+    uint64_t eviction_frames;
+};
+static_assert(sizeof(ProducerRecord) == 32);
 
 // Sends `msg` (and `extra` bytes after it) with up to kMaxFds descriptors.
 // Never blocks for long: the socket is non-blocking and a full peer is an
@@ -86,6 +104,15 @@ Result<Received> receive_message(int sock, std::chrono::milliseconds timeout,
 // namespaces and is not inherited by meaning: a forked child is another
 // process). Invalid when the kernel lacks pidfd_open.
 UniqueFd own_pidfd();
+
+// An identifier of the calling process's PID namespace (the inode of
+// /proc/self/ns/pid); 0 when it cannot be read.
+uint64_t pid_namespace_id();
+
+// The pid of the process at the other end of connected unix socket `sock`
+// in the caller's PID namespace (SO_PEERCRED); 0 when it is not visible
+// from here or cannot be read.
+int32_t peer_pid(int sock);
 
 // True when `fd` polls readable or hung up right now (a pidfd of an exited
 // process, or a socket whose peer closed or sent something).

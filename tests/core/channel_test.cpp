@@ -225,3 +225,62 @@ TEST(Channel, PublishRefusesBadSlotsAndSizes)
 }
 
 } // namespace
+
+// While a lossless consumer holds the producer back, inspect_channel tells
+// who: the consumer's held slots, its last release, how long the producer
+// has waited on it, and the producer's own waiting figures; PIDs in the
+// caller's namespace are its own.
+TEST(Channel, InspectShowsWhoHoldsTheProducerBack)
+{
+    const std::string name = unique_name("waits");
+    ProducerOptions o = small_options(2);
+    o.max_wait = 0ns; // wait as long as the consumer holds on
+    CREATE_PRODUCER(producer, name, o);
+    auto attached = Consumer::attach(name, {}, kLong);
+    ASSERT_TRUE(IsOk(attached));
+    auto consumer = std::move(attached).value();
+    ASSERT_TRUE(IsOk(publish_pattern(*producer, 0, 64)));
+    ASSERT_TRUE(IsOk(publish_pattern(*producer, 1, 64)));
+    auto held = consumer->next(kLong);
+    ASSERT_TRUE(IsOk(held));
+
+    // Frame 0 is held, frame 1 unread: the next acquire waits for us.
+    Result<WriteSlot> acquired = make_error(Errc::Timeout, "not yet");
+    std::thread writer([&] { acquired = producer->acquire(kLong); });
+    std::optional<ChannelInfo> seen;
+    for (auto until = std::chrono::steady_clock::now() + kLong;
+         std::chrono::steady_clock::now() < until;) {
+        auto i = inspect_channel(name);
+        ASSERT_TRUE(IsOk(i));
+        if (i->producer_waiting_ns > 0) {
+            seen = std::move(i.value());
+            break;
+        }
+        std::this_thread::sleep_for(1ms);
+    }
+    held = make_error(Errc::Timeout, "released"); // gives the frame back
+    writer.join();
+    ASSERT_TRUE(IsOk(acquired));
+    producer->discard(*acquired);
+
+    ASSERT_TRUE(seen.has_value()) << "the producer never showed as waiting";
+    EXPECT_EQ(seen->producer_local_pid, getpid());
+    EXPECT_FALSE(seen->producer_other_pid_namespace);
+    ASSERT_EQ(seen->consumers.size(), 1u);
+    const ConsumerInfo &c = seen->consumers[0];
+    EXPECT_EQ(c.pid, getpid());
+    EXPECT_EQ(c.local_pid, getpid()) << "the kernel's view of the consumer's process";
+    EXPECT_FALSE(c.other_pid_namespace);
+    EXPECT_EQ(c.held, 1u);
+    EXPECT_EQ(seen->published - c.cursor, 1u) << "it has not read frame 1";
+    EXPECT_GT(c.blocking_ns, 0u) << "the producer waits on the slot it holds";
+    EXPECT_GT(seen->producer_waited_ns, 0u);
+
+    auto after = inspect_channel(name);
+    ASSERT_TRUE(IsOk(after));
+    EXPECT_EQ(after->producer_waiting_ns, 0u) << "the wait is over";
+    EXPECT_GE(after->producer_waited_ns, seen->producer_waiting_ns);
+    ASSERT_EQ(after->consumers.size(), 1u);
+    EXPECT_EQ(after->consumers[0].blocking_ns, 0u);
+    EXPECT_EQ(after->consumers[0].held, 0u);
+}

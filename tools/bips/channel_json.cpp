@@ -57,6 +57,8 @@ void write_channel(JsonWriter &json, const bips::ChannelInfo &ch, const ChannelR
             json.member_null(name);
     };
     known("producer_pid", ch.producer_pid);
+    known("producer_local_pid", ch.producer_local_pid);
+    known("producer_other_pid_namespace", ch.producer_other_pid_namespace);
     known("layout_version", ch.layout_version);
     known("epoch_us", ch.epoch);
     if (live && ch.epoch != 0)
@@ -94,6 +96,10 @@ void write_channel(JsonWriter &json, const bips::ChannelInfo &ch, const ChannelR
     for (const auto &c : ch.consumers)
         held += c.held;
     known("held_slots", held);
+    known("producer_waiting_ns", ch.producer_waiting_ns);
+    known("producer_waited_ns", ch.producer_waited_ns);
+    known("evicted_consumers", ch.evictions);
+    known("evicted_unread_frames", ch.eviction_frames);
 
     json.key("consumers").begin_array();
     for (std::size_t i = 0; i < ch.consumers.size(); ++i) {
@@ -103,12 +109,16 @@ void write_channel(JsonWriter &json, const bips::ChannelInfo &ch, const ChannelR
         json.member("index", c.index);
         json.member("policy", bips::policy_name(c.policy));
         json.member("pid", c.pid);
+        json.member("local_pid", c.local_pid);
+        json.member("other_pid_namespace", c.other_pid_namespace);
         json.member("alive", c.alive);
         json.member("received_frames", c.received);
         json.member("skipped_frames", c.skipped);
         json.member("held_slots", c.held);
         json.member("lag_frames", lag.frames);
         json.member("lag_exact", lag.exact);
+        json.member("release_age_ns", c.release_age_ns);
+        json.member("blocking_ns", c.blocking_ns);
         if (rates) {
             const ConsumerRates r = i < rates->consumers.size() ? rates->consumers[i] : ConsumerRates{};
             json.member("receive_rate_frames_per_s", r.received_per_s, kRateDecimals);

@@ -57,4 +57,32 @@ inline std::string lag_text(const Lag &lag)
     return (lag.exact ? "" : "<=") + std::to_string(lag.frames);
 }
 
+// A PID as a reader of this process can use it: "4711"; a process in
+// another PID namespace shows the number it has there and, when the kernel
+// could tell, its number here: "1 (other PID namespace, 4711 here)".
+inline std::string pid_text(int32_t pid, int32_t local_pid, bool other_namespace)
+{
+    if (!other_namespace)
+        return std::to_string(pid);
+    std::string out = std::to_string(pid) + " (other PID namespace";
+    if (local_pid > 0)
+        out += ", " + std::to_string(local_pid) + " here";
+    return out + ")";
+}
+
+// A duration for people: "-" for 0, else "850 us", "35 ms", "2.4 s".
+inline std::string duration_text(uint64_t ns)
+{
+    char buf[32];
+    if (ns == 0)
+        return "-";
+    if (ns < 1000000)
+        std::snprintf(buf, sizeof(buf), "%llu us", static_cast<unsigned long long>(ns / 1000));
+    else if (ns < 10000000000ull)
+        std::snprintf(buf, sizeof(buf), "%llu ms", static_cast<unsigned long long>(ns / 1000000));
+    else
+        std::snprintf(buf, sizeof(buf), "%.1f s", double(ns) / 1e9);
+    return buf;
+}
+
 } // namespace bips::tool

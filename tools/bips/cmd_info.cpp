@@ -61,13 +61,16 @@ void print_consumers(const bips::ChannelInfo &ch)
         return;
     }
     std::cout << "consumers:\n";
-    Table table({"  INDEX", "POLICY", "PID", "ALIVE", "RECEIVED", "SKIPPED", "HELD", "LAG"},
-                {true, false, true, false, true, true, true, true});
+    Table table({"  INDEX", "POLICY", "PID", "ALIVE", "RECEIVED", "SKIPPED", "HELD", "LAG",
+                 "LAST RELEASE", "BLOCKING"},
+                {true, false, true, false, true, true, true, true, true, true});
     for (const auto &c : ch.consumers)
-        table.add_row({std::to_string(c.index), bips::policy_name(c.policy), std::to_string(c.pid),
-                       c.alive ? "yes" : "no", std::to_string(c.received),
-                       std::to_string(c.skipped), std::to_string(c.held),
-                       lag_text(consumer_lag(ch, c))});
+        table.add_row({std::to_string(c.index), bips::policy_name(c.policy),
+                       pid_text(c.pid, c.local_pid, c.other_pid_namespace), c.alive ? "yes" : "no",
+                       std::to_string(c.received), std::to_string(c.skipped),
+                       std::to_string(c.held), lag_text(consumer_lag(ch, c)),
+                       c.release_age_ns ? duration_text(c.release_age_ns) + " ago" : "-",
+                       duration_text(c.blocking_ns)});
     table.print(std::cout);
 }
 
@@ -125,8 +128,16 @@ int cmd_info(const std::vector<std::string_view> &argv)
     }
     table.add_row({"layout version:", std::to_string(ch.layout_version)});
     table.add_row({"epoch:", epoch_text(ch.epoch)});
-    table.add_row({"producer:",
-                   std::string(producer_state(ch)) + ", pid " + std::to_string(ch.producer_pid)});
+    table.add_row({"producer:", std::string(producer_state(ch)) + ", pid " +
+                                    pid_text(ch.producer_pid, ch.producer_local_pid,
+                                             ch.producer_other_pid_namespace)});
+    table.add_row({"waiting for consumers:",
+                   (ch.producer_waiting_ns ? "yes, for " + duration_text(ch.producer_waiting_ns)
+                                           : std::string("no")) +
+                       " (" + duration_text(ch.producer_waited_ns) + " in all)"});
+    table.add_row({"consumers dropped:",
+                   std::to_string(ch.evictions) + " for holding the producer back past max-wait (" +
+                       std::to_string(ch.eviction_frames) + " frames unread by them)"});
     table.add_row({"socket mode:", octal_mode(ch.mode)});
     table.add_row({"slots:", std::to_string(ch.slot_count)});
     table.add_row({"slot size:",

@@ -202,7 +202,9 @@ std::vector<std::string> render_text(const Sample &cur, const std::vector<Channe
             uint64_t held = 0;
             for (const auto &c : ch.consumers)
                 held += c.held;
-            table.add_row({ch.name, producer_state(ch), std::to_string(ch.producer_pid),
+            table.add_row({ch.name, producer_state(ch),
+                           pid_text(ch.producer_pid, ch.producer_local_pid,
+                                    ch.producer_other_pid_namespace),
                            std::to_string(ch.consumers.size()) + "/" +
                                std::to_string(ch.max_consumers),
                            rate_text(rates[i].published_per_s), std::to_string(ch.published), "",
@@ -211,7 +213,8 @@ std::vector<std::string> render_text(const Sample &cur, const std::vector<Channe
                 const bips::ConsumerInfo &c = ch.consumers[k];
                 const ConsumerRates &r = rates[i].consumers[k];
                 table.add_row({"  #" + std::to_string(c.index) + " " + bips::policy_name(c.policy),
-                               c.alive ? "" : "gone", std::to_string(c.pid), "",
+                               c.alive ? "" : "gone",
+                               pid_text(c.pid, c.local_pid, c.other_pid_namespace), "",
                                rate_text(r.received_per_s), std::to_string(c.received),
                                lag_text(consumer_lag(ch, c)), std::to_string(c.held),
                                std::to_string(c.skipped), rate_text(r.skipped_per_s)});

@@ -63,12 +63,22 @@ BIPS_EXPORT std::string channel_path(std::string_view name);
 struct ConsumerInfo {
     uint32_t index = 0;  // entry in the channel's consumer table
     Policy policy = Policy::Lossless;
-    int32_t pid = 0;     // in the consumer's own PID namespace: informational
+    int32_t pid = 0;     // in the consumer's own PID namespace, as it reports it
+    int32_t local_pid = 0; // the same process in the caller's PID namespace
+                           // (from the kernel); 0 when not visible from here
+    bool other_pid_namespace = false; // it runs in another PID namespace
+                                      // than the caller
     bool alive = false;  // the producer still serves it (connected, process alive)
     uint64_t received = 0;
     uint64_t skipped = 0;
     uint32_t held = 0;   // frames it holds right now
     uint64_t cursor = 0; // the next sequence it reads (as it reports it)
+    uint64_t release_age_ns = 0; // since it last gave a frame back (as it
+                                 // reports it; coarse, ~4 ms)
+    uint64_t blocking_ns = 0;    // how long the producer has been waiting on
+                                 // it (lossless and behind, or holding
+                                 // slots, while the producer found no free
+                                 // slot); 0 when the producer is not waiting
 };
 
 // A snapshot of a channel's header and counters. Any process that may
@@ -83,7 +93,12 @@ struct ChannelInfo {
     bool producer_alive = false; // a producer listens on the channel's socket
     bool producer_closed = false;// the producer exited cleanly (seen by its
                                  // consumers; its name is gone by then)
-    int32_t producer_pid = 0;    // informational (PID namespaces differ)
+    int32_t producer_pid = 0;    // in the producer's own PID namespace
+    int32_t producer_local_pid = 0; // the producer in the caller's PID
+                                 // namespace (from the kernel); 0 when not
+                                 // visible from here
+    bool producer_other_pid_namespace = false; // the producer runs in another
+                                 // PID namespace than the caller
     uint32_t mode = 0;           // permission bits of the channel socket
     uint32_t slot_count = 0;
     uint64_t slot_size = 0;
@@ -92,6 +107,13 @@ struct ChannelInfo {
     uint64_t published = 0;      // frames published in this epoch
     uint64_t end_of_streams = 0; // end-of-stream markers published
     std::string stream_info;     // the current stream info (caps, format)
+    uint64_t producer_waiting_ns = 0; // how long the producer's current wait
+                                 // for a free slot has lasted (0 = not waiting)
+    uint64_t producer_waited_ns = 0;  // all its waits for free slots, in total
+    uint64_t evictions = 0;      // consumers dropped for holding the producer
+                                 // back longer than max_wait
+    uint64_t eviction_frames = 0;// frames those consumers had not read yet
+                                 // when they were dropped
     std::vector<ConsumerInfo> consumers; // attached entries only
 };
 

@@ -31,11 +31,13 @@ CHANNEL_KEYS = {
     "slot_count", "slot_size_bytes", "max_consumers", "segment_bytes",
     "published_frames", "end_of_stream_markers", "stream_info", "stream_info_bytes",
     "stream_info_valid_utf8", "stream_info_base64", "consumer_count", "held_slots",
-    "consumers",
+    "consumers", "producer_local_pid", "producer_other_pid_namespace", "producer_waiting_ns",
+    "producer_waited_ns", "evicted_consumers", "evicted_unread_frames",
 }
 CONSUMER_KEYS = {
     "index", "policy", "pid", "alive", "received_frames", "skipped_frames",
-    "held_slots", "lag_frames", "lag_exact",
+    "held_slots", "lag_frames", "lag_exact", "local_pid", "other_pid_namespace",
+    "release_age_ns", "blocking_ns",
 }
 TOP_CHANNEL_KEYS = CHANNEL_KEYS | {"publish_rate_frames_per_s"}
 TOP_CONSUMER_KEYS = CONSUMER_KEYS | {"receive_rate_frames_per_s", "skip_rate_frames_per_s"}
@@ -131,6 +133,10 @@ def check_live_channel(ch, proc, info, consumers, keys=CHANNEL_KEYS, ckeys=CONSU
     check(ch["producer_state"] == "live" and ch["producer_alive"] is True
           and ch["producer_closed"] is False, f"{name}: not live: {ch}")
     check(ch["producer_pid"] == proc.pid, f"{name}: producer_pid {ch['producer_pid']} != {proc.pid}")
+    check(ch["producer_local_pid"] == proc.pid and ch["producer_other_pid_namespace"] is False,
+          f"{name}: the producer in our own PID namespace: {ch}")
+    check(isinstance(ch["producer_waited_ns"], int) and ch["evicted_consumers"] == 0,
+          f"{name}: waiting figures {ch}")
     check(ch["slot_count"] == 4 and ch["slot_size_bytes"] == 4096, f"{name}: geometry {ch}")
     check(ch["socket_mode"] == "0600", f"{name}: socket_mode {ch['socket_mode']!r}")
     check(ch["published_frames"] > 0, f"{name}: nothing published")
@@ -154,6 +160,8 @@ def check_live_channel(ch, proc, info, consumers, keys=CHANNEL_KEYS, ckeys=CONSU
     for c in ch["consumers"]:
         check(set(c) == ckeys, f"{name}: consumer keys differ: {sorted(set(c) ^ ckeys)}")
         check(c["pid"] == proc.pid and c["alive"] is True, f"{name}: consumer {c}")
+        check(c["local_pid"] == proc.pid and c["other_pid_namespace"] is False,
+              f"{name}: consumer in our own PID namespace: {c}")
         check(isinstance(c["lag_frames"], int) and isinstance(c["lag_exact"], bool),
               f"{name}: lag {c}")
         if c["policy"] == "lossless":
