@@ -16,10 +16,14 @@
  *
  * bipssrc is a live source. Timestamps are the producer's absolute clock
  * times mapped to this pipeline's running time (both pipelines use the
- * monotonic system clock by default). A frame stamped before this pipeline
- * started is moved to the current running time, and later frames by the
- * same amount, so their spacing is kept. It reports a latency of one frame
- * (from the caps framerate).
+ * monotonic system clock by default). It reports the producer pipeline's
+ * latency (at least one frame, from the caps framerate), so a sink that
+ * syncs renders each frame just after it was published. A frame stamped
+ * shortly before this pipeline started (within that latency and one frame)
+ * gets running time 0; one stamped long before (a backlog, a producer
+ * behind the clock) moves the stream so that it lands where a frame
+ * published now belongs, and later frames by the same amount, so their
+ * spacing is kept.
  *
  * With #GstBipsSrc:policy lossless every frame arrives and the producer
  * waits for this consumer (backpressure: a downstream that holds every

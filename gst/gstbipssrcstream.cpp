@@ -134,23 +134,38 @@ GstBuffer *SrcState::make_buffer(bips::Frame &&frame)
     gst_buffer_append_memory(buffer, gst_bips_allocator_wrap_frame(allocator_, std::move(frame)));
 
     // Absolute clock times back to our running time: both pipelines run on
-    // the monotonic system clock, so (time - base time) is our running time.
-    // A frame stamped before this pipeline started (a lossless backlog, a
-    // producer running behind the clock) would land before zero: ts_offset_
-    // is then raised so that it lands at our current running time, and the
-    // frames after it keep the producer's spacing. Every attach resets it.
+    // the monotonic system clock, so (time - base time) is our running time,
+    // and the latency we report (the producer's plus ours) makes a sink
+    // render each frame just after it was published.
+    // - A frame stamped shortly before this pipeline started (within that
+    //   latency and one frame: the newest frame when we attach, the first
+    //   ones of a lossless reader) lands at running time 0 on its own; the
+    //   stream is not shifted, or every later frame would be late by that
+    //   much and a latest reader would skip every other frame.
+    // - A frame stamped long before (a lossless backlog, a producer running
+    //   behind the clock) shifts the stream by ts_offset_ so that it lands
+    //   where a frame published now belongs (now minus our latency), and
+    //   the frames after it keep the producer's spacing. Every attach
+    //   resets the shift.
     const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(src_));
     const uint64_t anchor = fi.pts != bips::kNoTime ? fi.pts : fi.dts;
     if (anchor != bips::kNoTime && GST_CLOCK_TIME_IS_VALID(base) && anchor + ts_offset_ < base) {
-        const GstClockTime now = running_time_now(base);
-        ts_offset_ = base + now - anchor;
-        GST_DEBUG_OBJECT(src_, "frame stamped before this pipeline started; times shifted by %"
-                         GST_TIME_FORMAT, GST_TIME_ARGS(ts_offset_));
+        GstClockTime min_latency = 0, max_latency = 0;
+        latency(&min_latency, &max_latency);
+        const GstClockTime frame_time =
+            fi.duration != bips::kNoTime && fi.duration > 0 ? fi.duration : 100 * GST_MSECOND;
+        if (base - (anchor + ts_offset_) > min_latency + frame_time) {
+            const GstClockTime now = running_time_now(base);
+            const GstClockTime target = now > min_latency ? now - min_latency : 0;
+            ts_offset_ = base + target - anchor;
+            GST_DEBUG_OBJECT(src_, "frame stamped long before this pipeline started; times "
+                             "shifted by %" GST_TIME_FORMAT, GST_TIME_ARGS(ts_offset_));
+        }
     }
     auto running = [this, base](uint64_t t) -> GstClockTime {
-        if (t == bips::kNoTime || !GST_CLOCK_TIME_IS_VALID(base) || t + ts_offset_ < base)
+        if (t == bips::kNoTime || !GST_CLOCK_TIME_IS_VALID(base))
             return GST_CLOCK_TIME_NONE;
-        return t + ts_offset_ - base;
+        return t + ts_offset_ > base ? t + ts_offset_ - base : 0;
     };
     GST_BUFFER_PTS(buffer) = running(fi.pts);
     GST_BUFFER_DTS(buffer) = running(fi.dts);
