@@ -336,7 +336,9 @@ static void gst_bips_sink_class_init(GstBipsSinkClass *klass)
     properties[PROP_STATS] = g_param_spec_boxed(
         "stats", "Statistics",
         "Counters: published, zero-copy, copied (guint64 frames), consumers (guint), channel, "
-        "epoch, slots, slot-size, and GstBaseSink's rendered, dropped, average-rate",
+        "epoch, slots, slot-size, waited-ns, waiting-ns (time spent waiting for consumers), "
+        "evicted, evicted-frames (consumers dropped past max-wait, frames they had not read), "
+        "and GstBaseSink's rendered, dropped, average-rate",
         GST_TYPE_STRUCTURE, ro);
     g_object_class_install_properties(gobject_class, N_PROPERTIES, properties);
 

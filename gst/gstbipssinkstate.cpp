@@ -292,6 +292,7 @@ GstStructure *SinkState::stats()
     guint64 slot_size = 0, epoch = 0;
     guint consumers = 0;
     std::string channel;
+    bips::ChannelInfo info;
     {
         std::lock_guard<std::mutex> guard(mutex_);
         if (producer_) {
@@ -300,6 +301,7 @@ GstStructure *SinkState::stats()
             epoch = producer_->epoch();
             channel = producer_->name();
             consumers = producer_->consumer_count();
+            info = producer_->info();
         }
     }
     GstStructure *st = gst_structure_new(
@@ -307,7 +309,10 @@ GstStructure *SinkState::stats()
         G_TYPE_UINT64, zero_copy_.load(), "copied", G_TYPE_UINT64, copied_.load(), "consumers",
         G_TYPE_UINT, consumers, "channel", G_TYPE_STRING, channel.c_str(), "epoch",
         G_TYPE_UINT64, epoch, "slots", G_TYPE_UINT, slots, "slot-size", G_TYPE_UINT64,
-        slot_size, nullptr);
+        slot_size, "waited-ns", G_TYPE_UINT64, guint64(info.producer_waited_ns), "waiting-ns",
+        G_TYPE_UINT64, guint64(info.producer_waiting_ns), "evicted", G_TYPE_UINT64,
+        guint64(info.evictions), "evicted-frames", G_TYPE_UINT64, guint64(info.eviction_frames),
+        nullptr);
     // GstBaseSink's own counters (rendered, dropped, average-rate).
     if (GstStructure *base = gst_base_sink_get_stats(sink_)) {
         gst_structure_foreach(
@@ -338,6 +343,7 @@ void SinkState::monitor_loop()
 void SinkState::poll_consumers()
 {
     std::set<std::pair<uint32_t, int32_t>> now;
+    std::vector<std::string> evicted;
     guint64 generation;
     {
         // Under the lock so that set_caps never sees this thread keep an
@@ -347,8 +353,17 @@ void SinkState::poll_consumers()
         if (producer_) {
             for (const bips::ConsumerInfo &c : producer_->consumers())
                 now.emplace(c.index, c.pid);
+            evicted = producer_->take_eviction_reports();
         }
     }
+    // A consumer that held the producer back past max-wait lost its place:
+    // the application hears of it on the bus, naming the consumer.
+    for (const std::string &why : evicted)
+        GST_ELEMENT_WARNING(sink_, RESOURCE, BUSY, ("%s", why.c_str()),
+                            ("a consumer held the producer back longer than max-wait (%" G_GUINT64_FORMAT
+                             " ms); raise max-wait, or let that consumer read faster or hold fewer "
+                             "buffers",
+                             snapshot_settings().max_wait_ms));
     if (generation != known_generation_) {
         forget_consumers(); // the channel was recreated: every entry is new
         known_generation_ = generation;

@@ -300,6 +300,15 @@ uint32_t Producer::reap_dead_consumers()
     return d.dead_unreported.exchange(0, std::memory_order_relaxed);
 }
 
+std::vector<std::string> Producer::take_eviction_reports()
+{
+    std::lock_guard lock(impl_->mu);
+    std::vector<std::string> out(std::make_move_iterator(impl_->eviction_reports.begin()),
+                                 std::make_move_iterator(impl_->eviction_reports.end()));
+    impl_->eviction_reports.clear();
+    return out;
+}
+
 std::vector<ConsumerInfo> Producer::consumers()
 {
     std::lock_guard lock(impl_->mu);

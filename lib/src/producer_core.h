@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -74,6 +75,7 @@ public:
     std::atomic<uint32_t> consumer_total{0};
     std::atomic<uint64_t> evicted_total{0};
     std::atomic<uint64_t> eviction_frames{0}; // unread by consumers when evicted
+    std::deque<std::string> eviction_reports; // for take_eviction_reports (mu)
 
     std::atomic<bool> interrupted{false};
     Clock::time_point blocked_since{}; // first failed acquire of a wait (mu)

@@ -339,6 +339,10 @@ bool ProducerImpl::evict_worst(const std::string &why)
     evictions[worst] = "the producer of channel '" + name + "' dropped this consumer (entry " +
                        std::to_string(worst) + ", which reports pid " + std::to_string(s.pid) +
                        "; " + state + "): " + why;
+    constexpr size_t kKeptReports = 64;
+    if (eviction_reports.size() == kKeptReports)
+        eviction_reports.pop_front();
+    eviction_reports.push_back(evictions[worst]);
     poke();
     return true;
 }

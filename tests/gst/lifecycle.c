@@ -5,6 +5,7 @@
 #include <gst/app/gstappsink.h>
 
 #include <string.h>
+#include <unistd.h>
 
 #define CAPS_160 "video/x-raw,format=RGBA,width=160,height=120,framerate=30/1"
 #define CAPS_320 "video/x-raw,format=RGBA,width=320,height=240,framerate=30/1"
@@ -262,6 +263,24 @@ GST_START_TEST (test_max_wait_drops_stalled_consumer)
   GST_INFO ("consumer dropped after %" G_GUINT64_FORMAT " frames",
       stalled_at);
   fail_unless_equals_uint64 (bt_stat_u64 (src, "reconnects"), 0);
+
+  /* The producer says so on its bus, naming the consumer, and counts it. */
+  GstMessage *warning = bt_pop_message (producer, GST_MESSAGE_WARNING,
+      BT_WAIT_MS);
+  fail_unless (warning != NULL, "no warning on the producer's bus");
+  GError *err = NULL;
+  gst_message_parse_warning (warning, &err, NULL);
+  g_autofree gchar *expect = g_strdup_printf ("dropped this consumer (entry 0, "
+      "which reports pid %d;", (int) getpid ());
+  fail_unless (strstr (err->message, expect) != NULL
+      && strstr (err->message, "max_wait") != NULL, "warning: %s",
+      err->message);
+  g_error_free (err);
+  gst_message_unref (warning);
+  fail_unless_equals_uint64 (bt_stat_u64 (sink, "evicted"), 1);
+  fail_unless (bt_stat_u64 (sink, "waited-ns") >= 200 * GST_MSECOND,
+      "waited-ns %" G_GUINT64_FORMAT " below max-wait",
+      bt_stat_u64 (sink, "waited-ns"));
 
   /* Read again: bipssrc learns that it was dropped and attaches again. */
   GstAppSink *out = GST_APP_SINK (bt_by_name (consumer, "out"));

@@ -98,6 +98,12 @@ public:
     // returns how many consumers died since the previous call.
     uint32_t reap_dead_consumers();
 
+    // Why consumers were dropped for holding the producer back longer than
+    // max_wait, one message per drop (naming the consumer's entry, pid and
+    // what it held), oldest first, since the previous call. The most recent
+    // 64 are kept. The caller owns the returned strings.
+    std::vector<std::string> take_eviction_reports();
+
     // Consumers attached now (dead ones reaped first).
     std::vector<ConsumerInfo> consumers();
     // How many consumers are attached; cheap enough to call per frame (it
