@@ -336,7 +336,7 @@ uint32_t Producer::slot_count() const { return impl_->view.geometry().slot_count
 uint64_t Producer::slot_size() const { return impl_->view.geometry().slot_size; }
 uint64_t Producer::published() const
 {
-    return impl_->view.header()->write_seq.load(std::memory_order_acquire);
+    return detail::published_count(impl_->view);
 }
 
 std::byte *Producer::slot_data(uint32_t index) const

@@ -122,6 +122,13 @@ ConsumerSnapshot read_consumer(const ConsumerShared *c, const Geometry &g)
     return s;
 }
 
+bool looks_like_consumer(const ConsumerShared *c) { return c->magic == kConsumerMagic; }
+
+uint64_t published_count(const RingView &view)
+{
+    return view.header()->write_seq.load(std::memory_order_acquire);
+}
+
 // ---------------------------------------------------------------- writer
 
 RingWriter::RingWriter(const RingView &view, Doorbell *bell) : view_(view), bell_(bell)

@@ -132,6 +132,13 @@ struct ConsumerSnapshot {
 };
 ConsumerSnapshot read_consumer(const ConsumerShared *c, const Geometry &g);
 
+// True when `c` starts like a consumer state (its magic), as the consumer
+// writes it before it hands the state over.
+bool looks_like_consumer(const ConsumerShared *c);
+
+// Frames published in this segment so far (any thread, any process).
+uint64_t published_count(const RingView &view);
+
 // Producer side. Not thread-safe: the caller serialises (ProducerImpl holds
 // a mutex); the consumer list may change only under that serialisation.
 class RingWriter {

@@ -248,7 +248,7 @@ bool Service::on_join(Link &l, Received &r)
         return false;
     }
     auto *state = reinterpret_cast<const ConsumerShared *>(map->data());
-    if (state->magic != kConsumerMagic) {
+    if (!looks_like_consumer(state)) {
         refuse(l, Errc::Corrupt, "the consumer's state is not a bips consumer state");
         return false;
     }
