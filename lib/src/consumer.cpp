@@ -187,7 +187,7 @@ Result<std::shared_ptr<Attachment>> join_channel(const std::string &name, Policy
     if (joined->msg.type != MsgType::Joined)
         return make_error(Errc::Corrupt, ch + ": the producer's answer to joining is malformed");
     a->entry = joined->msg.arg0;
-    a->reader.join(a->entry, joined->msg.value);
+    a->reader.join(a->entry, joined->msg.value, uint32_t(joined->msg.arg1));
     return a;
 }
 

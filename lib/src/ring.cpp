@@ -363,14 +363,15 @@ void RingReader::init(Policy policy, int32_t pid)
     own_->state.store(kConsumerActive, std::memory_order_release);
 }
 
-void RingReader::join(uint32_t entry, uint64_t start)
+void RingReader::join(uint32_t entry, uint64_t start, uint32_t eos_before)
 {
     SegmentHeader *h = view_.header();
     entry_ = entry < view_.geometry().max_consumers ? entry : UINT32_MAX;
     if (entry_ != UINT32_MAX)
         drop_gen_ = view_.drop_word(entry_)->load(std::memory_order_seq_cst);
-    // Markers already published before we joined are not ours to report.
-    eos_seen_ = EosMarker{h->eos_marker.load(std::memory_order_acquire)}.count();
+    // Markers published before the producer accepted us are not ours to
+    // report; one published since (even before we got here) is.
+    eos_seen_ = eos_before & 0xffff;
     // Frames from `start` on were protected by our cursor since the producer
     // accepted us; before init() nothing was. A start outside that range is
     // the producer's bug: take the nearest plausible value.

@@ -175,6 +175,8 @@ public:
     void wake_space();
 
     uint64_t published() const { return next_seq_; }
+    // End-of-stream markers published so far.
+    uint64_t eos_count() const { return eos_count_; }
     const RingView &view() const { return view_; }
 
 private:
@@ -213,8 +215,9 @@ public:
     // Fills the own state before it is handed to the producer.
     void init(Policy policy, int32_t pid);
     // Starts at sequence `start` (what the producer had published when it
-    // accepted us as entry `entry`; clamped to what is plausible).
-    void join(uint32_t entry, uint64_t start);
+    // accepted us as entry `entry`; clamped to what is plausible), after
+    // `eos_before` end-of-stream markers (those are not ours to report).
+    void join(uint32_t entry, uint64_t start, uint32_t eos_before);
     // Drops every held slot (no Frame of this reader may still be alive).
     void leave();
     // The consumer goes away while frames are still held: stop

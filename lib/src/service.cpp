@@ -253,7 +253,7 @@ bool Service::on_join(Link &l, Received &r)
         return false;
     }
     uint32_t index = UINT32_MAX;
-    uint64_t start = 0;
+    uint64_t start = 0, eos_before = 0;
     {
         std::lock_guard lock(p_.mu);
         for (uint32_t i = 0; i < p_.joined.size() && index == UINT32_MAX; ++i)
@@ -264,6 +264,7 @@ bool Service::on_join(Link &l, Received &r)
             p_.peers[index] = {peer_pid(l.sock.get()), r.msg.pid_ns};
             p_.consumer_total.fetch_add(1);
             start = p_.writer.published(); // honoured from here on
+            eos_before = p_.writer.eos_count();
         }
     }
     if (index == UINT32_MAX) {
@@ -279,6 +280,7 @@ bool Service::on_join(Link &l, Received &r)
     Message m = make(MsgType::Joined);
     m.arg0 = index;
     m.value = start;
+    m.arg1 = int32_t(eos_before & 0xffff);
     return send_message(l.sock.get(), m).ok();
 }
 

@@ -5,7 +5,8 @@
 //   producer -> consumer   Welcome{epoch}   + [segment (read-only), doorbell, producer pidfd?]
 //                       or Refused{errc, text}
 //   consumer -> producer   Join{policy, pid, pid_ns} + [consumer state memfd, consumer pidfd?]
-//   producer -> consumer   Joined{entry, first sequence} or Refused{errc, text}
+//   producer -> consumer   Joined{entry, first sequence, end-of-streams before}
+//                       or Refused{errc, text}
 //   producer -> consumer   Notice{text}     just before it drops the consumer
 //   consumer -> producer   Leave{}          before it closes (not a death)
 //
@@ -42,7 +43,7 @@ struct Message {
     uint64_t value = 0; // Welcome: epoch; Joined: the first sequence for us
     uint32_t arg0 = 0;  // Hello: role; Join: policy; Joined: entry; Refused: errc;
                         // Welcome (inspect): record count
-    int32_t arg1 = 0;   // Join: pid
+    int32_t arg1 = 0;   // Join: pid; Joined: end-of-stream markers before it
     uint64_t pid_ns = 0; // Join, Welcome: the sender's PID namespace (pid_namespace_id)
     char text[472] = {};
 

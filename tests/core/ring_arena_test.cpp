@@ -89,7 +89,7 @@ protected:
         readers[entry] = RingReader(view, state(entry), reinterpret_cast<Doorbell *>(bell->mem));
         readers[entry].init(policy, getpid());
         joined[entry] = state(entry);
-        readers[entry].join(entry, writer->published());
+        readers[entry].join(entry, writer->published(), uint32_t(writer->eos_count()));
         return readers[entry];
     }
 
@@ -749,6 +749,30 @@ TEST_F(RingArena, EndOfStreamIsOrderedWithFrames)
     read_counters(view, info);
     EXPECT_EQ(info.end_of_streams, 1u);
     EXPECT_EQ(info.published, 3u);
+}
+
+// A marker published after the producer accepted a consumer but before the
+// consumer got to start (the producer does not wait for that) is still
+// the consumer's to report; one published before acceptance is not.
+TEST_F(RingArena, EndOfStreamBeforeTheReaderStartsIsReported)
+{
+    ASSERT_NO_FATAL_FAILURE(make());
+    writer->end_of_stream(); // before acceptance: not ours
+    RingReader &r = readers[0];
+    r = RingReader(view, state(0), reinterpret_cast<Doorbell *>(bell->mem));
+    r.init(Policy::Lossless, getpid());
+    joined[0] = state(0);
+    const uint64_t start = writer->published();
+    const auto eos_before = uint32_t(writer->eos_count());
+    ASSERT_NE(publish(0), UINT32_MAX);
+    writer->end_of_stream(); // accepted, not started yet
+    r.join(0, start, eos_before);
+
+    ASSERT_EQ(poll(r), Poll::Frame);
+    EXPECT_EQ(frame.info.pts, 0u);
+    r.release(frame.slot);
+    EXPECT_EQ(poll(r), Poll::EndOfStream);
+    EXPECT_EQ(poll(r), Poll::Empty);
 }
 
 // After close the reader drains what was published, then sees Closed (and
