@@ -408,7 +408,9 @@ print(ch["producer_local_pid"], ch["producer_other_pid_namespace"])') ||
     fail "cannot read bips info --json from the host" || return
   [[ "$here" == "$prod_host True" ]] ||
     fail "from the host, expected producer_local_pid $prod_host in another namespace, got: $here" || return
-  BIPS_DIR="$vol" "$bips_tool" info "$ch" | grep -q "pid 1 (other PID namespace, $prod_host here)" ||
+  local text
+  text=$(BIPS_DIR="$vol" "$bips_tool" info "$ch") &&
+    grep -q "pid 1 (other PID namespace, $prod_host here)" <<<"$text" ||
     fail "bips info does not say 'pid 1 (other PID namespace, $prod_host here)'" || return
   [[ "$path" == /run/bips/bips-$ch ]] || fail "socket_path is $path, expected /run/bips/bips-$ch" || return
   ctr_kill INT "$prod_host" "$prod"

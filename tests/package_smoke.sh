@@ -311,7 +311,8 @@ CPP
 cxx_build() {
   # shellcheck disable=SC2016 # expanded by the inner shell
   clean sh -c 'set -x; g++ $(pkg-config --cflags bips-1.0) pair.cpp -o pair $(pkg-config --libs bips-1.0)' &&
-    { ldd "$tmp/pair" | grep libbips; ldd "$tmp/pair" | grep -Eq "libbips.so.0 => (/usr)?/lib/$multiarch/libbips.so.0 "; }
+    { local libs; libs=$(ldd "$tmp/pair") && echo "$libs" | grep libbips &&
+      grep -Eq "libbips.so.0 => (/usr)?/lib/$multiarch/libbips.so.0 " <<<"$libs"; }
 }
 if check "g++ \$(pkg-config --cflags --libs bips-1.0)" cxx_build; then
   check "C++ producer and consumer pass one frame" clean ./pair "smoke-$$-cxx"
