@@ -88,6 +88,8 @@ public:
     uint64_t epoch = 0;
     uint32_t entry = 0;
     int fork_token = -1;
+    // Frames of this attachment not yet released (any thread).
+    std::atomic<uint32_t> held{0};
 };
 
 // Connects to `name` and joins as a consumer with `policy`. Errors: those
@@ -296,6 +298,7 @@ std::optional<Result<Frame>> ConsumerImpl::handle(RingReader::Poll poll, FrameCo
         info_gen = gen;
     }
     Frame f;
+    att->held.fetch_add(1, std::memory_order_relaxed);
     f.att_ = att;
     f.data_ = att->view.slot_data(fc.slot);
     f.info_ = fc.info;
@@ -342,12 +345,18 @@ void Frame::release() noexcept
 {
     if (!att_)
         return;
+    att_->held.fetch_sub(1, std::memory_order_relaxed);
     att_->reader.release(slot_);
     att_.reset();
     data_ = nullptr;
 }
 
 // ---------------------------------------------------------------- Consumer
+
+uint32_t default_max_held(uint32_t slot_count) noexcept
+{
+    return slot_count > 5 ? (slot_count - 2) / 3 : 1;
+}
 
 Consumer::Consumer(std::unique_ptr<detail::ConsumerImpl> impl) : impl_(std::move(impl)) {}
 
@@ -395,6 +404,16 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
         wake_at = d.last_arrival + d.interval - ahead;
     auto check_at = start + detail::kLivenessSlice;
     auto &reader = d.att->reader;
+    const uint32_t limit = d.options.max_held != 0
+                               ? d.options.max_held
+                               : default_max_held(reader.view().geometry().slot_count);
+    if (limit != kUnlimitedHeld && d.att->held.load(std::memory_order_relaxed) >= limit)
+        return make_error(Errc::TooManyHeld,
+                          "this consumer of channel '" + d.name + "' already holds " +
+                              std::to_string(limit) +
+                              " frames (max_held): each keeps a slot from the producer. "
+                              "Release a frame before asking for the next, copy the data "
+                              "you keep, or raise ConsumerOptions::max_held");
     detail::FrameCopy fc;
     std::string why;
 

@@ -22,6 +22,7 @@ const char *errc_name(Errc code) noexcept
     case Errc::EndOfStream: return "end-of-stream";
     case Errc::TooManyConsumers: return "too-many-consumers";
     case Errc::System: return "system";
+    case Errc::TooManyHeld: return "too-many-held";
     }
     return "unknown";
 }

@@ -284,3 +284,46 @@ TEST(Channel, InspectShowsWhoHoldsTheProducerBack)
     EXPECT_EQ(after->consumers[0].blocking_ns, 0u);
     EXPECT_EQ(after->consumers[0].held, 0u);
 }
+
+// A program that keeps frames cannot take every slot: past max_held,
+// next() refuses with TooManyHeld (nothing is taken) until it releases one.
+TEST(Channel, HoldLimitRefusesOneFrameTooMany)
+{
+    EXPECT_EQ(default_max_held(2), 1u);
+    EXPECT_EQ(default_max_held(6), 1u);
+    EXPECT_EQ(default_max_held(8), 2u);
+    EXPECT_EQ(default_max_held(1024), 340u);
+
+    const std::string name = unique_name("held");
+    CREATE_PRODUCER(producer, name, small_options(8));
+    auto by_default = Consumer::attach(name, {}, kLong);
+    ConsumerOptions unlimited;
+    unlimited.max_held = kUnlimitedHeld;
+    auto keeps_all = Consumer::attach(name, unlimited, kLong);
+    ASSERT_TRUE(IsOk(by_default));
+    ASSERT_TRUE(IsOk(keeps_all));
+    for (uint64_t i = 0; i < 4; ++i)
+        ASSERT_TRUE(IsOk(publish_pattern(*producer, i, 64)));
+
+    std::vector<Frame> kept;
+    for (int i = 0; i < 2; ++i) {
+        auto f = by_default.value()->next(kLong);
+        ASSERT_TRUE(IsOk(f));
+        kept.push_back(std::move(f).value());
+    }
+    auto refused = by_default.value()->next(kLong);
+    ASSERT_TRUE(HasError(refused, Errc::TooManyHeld));
+    EXPECT_NE(refused.error().message.find("already holds 2 frames"), std::string::npos)
+        << refused.error().message;
+    kept.front().release();
+    auto third = by_default.value()->next(kLong);
+    ASSERT_TRUE(IsOk(third));
+    EXPECT_EQ(third->sequence(), 2u) << "the refusal took nothing";
+
+    std::vector<Frame> all;
+    for (int i = 0; i < 4; ++i) {
+        auto f = keeps_all.value()->next(kLong);
+        ASSERT_TRUE(IsOk(f)) << "frame " << i;
+        all.push_back(std::move(f).value());
+    }
+}

@@ -28,7 +28,24 @@ struct ConsumerOptions {
     // machines); this trades up to 2 x anticipate of CPU time per frame for
     // a reader that is awake when the frame lands. 0 disables it.
     std::chrono::nanoseconds anticipate{0};
+    // How many frames this consumer may hold at once (Frames not yet
+    // released). Each held frame keeps its slot from the producer, so a
+    // program that keeps frames (a queue, a batch, a list of NumPy views)
+    // would starve the ring: past this limit next() refuses with
+    // TooManyHeld instead of taking another slot. 0 takes
+    // default_max_held() of the channel's slot count; kUnlimitedHeld
+    // disables the check (the producer's max_wait still bounds the harm).
+    uint32_t max_held = 0;
 };
+
+inline constexpr uint32_t kUnlimitedHeld = UINT32_MAX;
+
+// The hold limit a consumer gets by default on a channel of `slot_count`
+// slots: (slot_count - 2) / 3, at least 1. Two slots stay for the producer
+// (the one it writes and the newest frame) and three consumers at their
+// limit never take the rest: a 6-slot channel lets each hold 1, the
+// default 8 slots 2.
+BIPS_EXPORT uint32_t default_max_held(uint32_t slot_count) noexcept;
 
 // A read-only view of one published frame. Move-only; the slot is given back
 // when the Frame is released or destroyed, from any thread. The view stays
@@ -92,9 +109,11 @@ public:
     // Errors: Timeout; EndOfStream (once per marker, in order with frames);
     // ProducerGone (the producer exited or died and every frame it
     // published for us has been read, or it dropped this consumer for
-    // holding it back longer than its max_wait: call reattach()). A frame
-    // whose descriptor fails validation is skipped and counted in
-    // skipped(), never returned.
+    // holding it back longer than its max_wait: call reattach());
+    // TooManyHeld (the program already holds max_held frames of this
+    // attachment: release one first; nothing is taken). A frame whose
+    // descriptor fails validation is skipped and counted in skipped(),
+    // never returned.
     Result<Frame> next(std::chrono::nanoseconds timeout);
 
     // After ProducerGone: waits up to `timeout` for a producer on the same

@@ -30,6 +30,7 @@ enum class Errc {
     EndOfStream,         // the producer marked the end of the stream
     TooManyConsumers,    // every consumer entry of the channel is taken
     System,              // an unexpected system call failure (errno text)
+    TooManyHeld,         // the consumer holds ConsumerOptions::max_held frames
 };
 
 // Short lower-case identifier of an error code, e.g. "no-space".
