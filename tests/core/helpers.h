@@ -399,6 +399,16 @@ inline uint64_t checksum(const std::byte *p, uint64_t len)
     return h;
 }
 
+// Options of a consumer that holds frames on purpose (to pin slots, or to
+// keep one while reading the next): no hold limit.
+inline bips::ConsumerOptions keeps_frames(bips::Policy policy = bips::Policy::Lossless)
+{
+    bips::ConsumerOptions o;
+    o.policy = policy;
+    o.max_held = bips::kUnlimitedHeld;
+    return o;
+}
+
 // Producer options for small test channels.
 inline bips::ProducerOptions small_options(uint32_t slots = 4, uint64_t slot_size = 4096)
 {

@@ -1004,8 +1004,7 @@ TEST(Hostile, ForkedConsumerChildDoesNotKeepItAlive)
     ASSERT_TRUE(hold.ok());
     Child consumer([&] {
         hold.close_write();
-        ConsumerOptions o;
-        o.policy = Policy::Lossless;
+        ConsumerOptions o = keeps_frames();
         auto attached = Consumer::attach(name, o, kLong);
         if (!attached.ok())
             return child_fail(10, "attach", attached);

@@ -17,10 +17,12 @@ using namespace std::chrono_literals;
 // Every test here uses a private ChannelDir: some leave dead producers behind
 // and call clean_channels(), which must not see other tests' channels.
 
+// These children hold frames on purpose (to pin slots): no hold limit.
 std::unique_ptr<Consumer> child_attach(const std::string &name, Policy policy)
 {
     ConsumerOptions o;
     o.policy = policy;
+    o.max_held = kUnlimitedHeld;
     auto c = Consumer::attach(name, o, kLong);
     if (!c.ok()) {
         child_fail(0, "attach " + name, c);
@@ -394,7 +396,7 @@ TEST(Process, RestartedProducerTakesOver)
     });
     ASSERT_TRUE(first.started());
     ASSERT_TRUE(up.expect('C'));
-    auto attached = Consumer::attach(name, {}, kLong);
+    auto attached = Consumer::attach(name, keeps_frames(), kLong);
     ASSERT_TRUE(IsOk(attached));
     auto consumer = std::move(attached).value();
     const uint64_t old_epoch = consumer->epoch();
@@ -466,7 +468,7 @@ TEST(Process, FrameOutlivesProducerAndConsumer)
     });
     ASSERT_TRUE(writer.started());
     ASSERT_TRUE(up.expect('C'));
-    auto attached = Consumer::attach(name, {}, kLong);
+    auto attached = Consumer::attach(name, keeps_frames(), kLong);
     ASSERT_TRUE(IsOk(attached));
     auto consumer = std::move(attached).value();
     down.send('A');
