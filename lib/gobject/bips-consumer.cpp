@@ -2,6 +2,7 @@
 // bips GObject facade: BipsConsumer, a GObject over bips::Consumer.
 #include "bips-private.h"
 
+#include <atomic>
 #include <mutex>
 
 /**
@@ -16,10 +17,17 @@
  * finalized (a frame keeps the channel mapped until it is released).
  *
  * Thread-safety: every function may be called from any thread. next(),
- * reattach() and close() are serialised (one waits for the other);
- * bips_consumer_interrupt() wakes a blocked next() or reattach(). Counters
- * and the stream info are snapshots taken after each next() or reattach(),
- * so reading them never waits for a blocked next().
+ * reattach() and close() (and their poll variants) are serialised (one
+ * waits for the other); bips_consumer_interrupt() wakes a blocked next()
+ * or reattach(). Counters and the stream info are snapshots taken after
+ * each next() or reattach(), so reading them never waits for a blocked
+ * next().
+ *
+ * Bindings whose runtime must get control back often (Python handles
+ * Ctrl-C only between calls) wait in short slices through
+ * bips_consumer_poll_attach(), bips_consumer_poll_next() and
+ * bips_consumer_poll_reattach(), which report their outcome in values
+ * rather than a #GError.
  */
 
 namespace {
@@ -32,6 +40,7 @@ struct ConsumerState {
     gint64 timeout_ms = 0;
     guint64 spin_ns = 0;
     guint64 anticipate_ns = 0;
+    guint max_held = 0; // 0: the core's default; G_MAXUINT: no limit
 
     // Lock order: read_mu, then state_mu.
     // read_mu serialises the calls that use the core's reading side (next,
@@ -42,6 +51,11 @@ struct ConsumerState {
     std::mutex state_mu;
     std::unique_ptr<bips::Consumer> core;
     bool closed = false;
+    // Set by interrupt(), cleared by resume(), both under state_mu, like
+    // the core's own flag: tells a poll whose wait ended in Timeout whether
+    // it was interrupted (a failure) or ran out (nothing yet). Set before
+    // the core is interrupted, so a wait that the interrupt ends sees it.
+    std::atomic<bool> interrupted{false};
     bips::gobject::SharedInfo info; // stream info of the last frame
     guint64 info_generation = 0;
     guint64 epoch = 0;
@@ -77,6 +91,7 @@ enum {
     PROP_TIMEOUT_MS,
     PROP_SPIN_NS,
     PROP_ANTICIPATE_NS,
+    PROP_MAX_HELD,
     PROP_EPOCH,
     PROP_RECEIVED,
     PROP_SKIPPED,
@@ -100,31 +115,45 @@ G_DEFINE_TYPE_WITH_CODE(BipsConsumer, bips_consumer, G_TYPE_OBJECT,
                         G_IMPLEMENT_INTERFACE(G_TYPE_INITABLE,
                                               bips_consumer_initable_iface_init))
 
-static gboolean bips_consumer_initable_init(GInitable *initable, GCancellable *,
-                                            GError **error)
+namespace {
+
+// Attaches to the channel unless attached already, waiting up to
+// `timeout_ms` for a live producer. Any thread (serialised by read_mu).
+bips::Result<void> attach_core(ConsumerState &s, gint64 timeout_ms)
 {
-    ConsumerState &s = *BIPS_CONSUMER(initable)->state;
     std::lock_guard read_lock(s.read_mu);
     if (s.core)
-        return TRUE;
-    if (s.closed) {
-        bips::gobject::set_misuse(error, "consumer of channel '" + s.name + "' was closed");
-        return FALSE;
-    }
+        return {};
+    if (s.closed)
+        return bips::make_error(bips::Errc::InvalidArgument,
+                                "consumer of channel '" + s.name + "' was closed");
     bips::ConsumerOptions options;
     options.policy = static_cast<bips::Policy>(s.policy);
     options.spin = std::chrono::nanoseconds(
         std::min<guint64>(s.spin_ns, static_cast<guint64>(G_MAXINT64)));
     options.anticipate = std::chrono::nanoseconds(
         std::min<guint64>(s.anticipate_ns, static_cast<guint64>(G_MAXINT64)));
-    auto r = bips::Consumer::attach(s.name, options, bips::gobject::timeout_from_ms(s.timeout_ms));
+    options.max_held = s.max_held == G_MAXUINT ? bips::kUnlimitedHeld : s.max_held;
+    auto r = bips::Consumer::attach(s.name, options, bips::gobject::timeout_from_ms(timeout_ms));
+    if (!r)
+        return r.error();
+    std::lock_guard state_lock(s.state_mu);
+    s.core = std::move(r.value());
+    s.refresh_locked();
+    return {};
+}
+
+} // namespace
+
+static gboolean bips_consumer_initable_init(GInitable *initable, GCancellable *,
+                                            GError **error)
+{
+    ConsumerState &s = *BIPS_CONSUMER(initable)->state;
+    auto r = attach_core(s, s.timeout_ms);
     if (!r) {
         bips::gobject::set_error(error, r.error());
         return FALSE;
     }
-    std::lock_guard state_lock(s.state_mu);
-    s.core = std::move(r.value());
-    s.refresh_locked();
     return TRUE;
 }
 
@@ -165,6 +194,9 @@ static void bips_consumer_set_property(GObject *object, guint prop_id, const GVa
     case PROP_ANTICIPATE_NS:
         s.anticipate_ns = g_value_get_uint64(value);
         break;
+    case PROP_MAX_HELD:
+        s.max_held = g_value_get_uint(value);
+        break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         break;
@@ -191,6 +223,9 @@ static void bips_consumer_get_property(GObject *object, guint prop_id, GValue *v
         break;
     case PROP_ANTICIPATE_NS:
         g_value_set_uint64(value, s.anticipate_ns);
+        break;
+    case PROP_MAX_HELD:
+        g_value_set_uint(value, s.max_held);
         break;
     case PROP_EPOCH:
         g_value_set_uint64(value, bips_consumer_get_epoch(self));
@@ -268,6 +303,18 @@ static void bips_consumer_class_init(BipsConsumerClass *klass)
         g_param_spec_uint64("anticipate-ns", "Anticipate", "Wake before the next frame is due",
                             0, G_MAXUINT64, 0, construct);
     /**
+     * BipsConsumer:max-held:
+     *
+     * How many frames this consumer may hold at once (frames not yet
+     * released, including those a NumPy view keeps alive). Each keeps its
+     * slot from the producer; past the limit the next read fails with
+     * %BIPS_ERROR_TOO_MANY_HELD and takes nothing. 0 takes the default,
+     * (slots - 2) / 3 and at least 1; %G_MAXUINT removes the limit.
+     */
+    properties[PROP_MAX_HELD] =
+        g_param_spec_uint("max-held", "Max held", "Frames this consumer may hold at once",
+                          0, G_MAXUINT, 0, construct);
+    /**
      * BipsConsumer:epoch:
      *
      * The epoch of the producer this consumer is attached to.
@@ -314,17 +361,55 @@ static void bips_consumer_init(BipsConsumer *self)
 
 namespace {
 
-// Fails with a misuse error unless the consumer is attached and open.
-// Caller holds read_mu.
-bool check_open(const ConsumerState &s, GError **error)
+// The misuse error of a consumer that is closed or was never attached.
+// Caller holds read_mu and has found s.core unset.
+bips::Error not_open(const ConsumerState &s)
 {
-    if (s.core)
-        return true;
-    bips::gobject::set_misuse(error, s.closed ? "consumer of channel '" + s.name +
-                                                    "' was closed"
-                                              : std::string("consumer was not initialised; "
-                                                            "use bips_consumer_new()"));
-    return false;
+    return bips::make_error(bips::Errc::InvalidArgument,
+                            s.closed ? "consumer of channel '" + s.name + "' was closed"
+                                     : std::string("consumer was not initialised; use "
+                                                   "bips_consumer_new()"));
+}
+
+// The body of next() and poll_next(): a new frame, or the error.
+bips::Result<BipsFrame *> next_frame(ConsumerState &s, gint64 timeout_ms)
+{
+    std::lock_guard read_lock(s.read_mu);
+    if (!s.core)
+        return not_open(s);
+    auto r = s.core->next(bips::gobject::timeout_from_ms(timeout_ms));
+    bips::gobject::SharedInfo info;
+    guint64 epoch;
+    {
+        std::lock_guard state_lock(s.state_mu);
+        s.refresh_locked();
+        info = s.info;
+        epoch = s.epoch;
+    }
+    if (!r)
+        return r.error();
+    return bips_frame_new_internal(std::move(r.value()), std::move(info), epoch);
+}
+
+// The body of reattach() and poll_reattach().
+bips::Result<void> reattach_core(ConsumerState &s, gint64 timeout_ms)
+{
+    std::lock_guard read_lock(s.read_mu);
+    if (!s.core)
+        return not_open(s);
+    auto r = s.core->reattach(bips::gobject::timeout_from_ms(timeout_ms));
+    {
+        std::lock_guard state_lock(s.state_mu);
+        s.refresh_locked(true);
+    }
+    return r;
+}
+
+// Whether a failed next() or reattach() only ran out of time (a poll's
+// "nothing yet") rather than being interrupted or failing.
+bool ran_out(const ConsumerState &s, const bips::Error &e)
+{
+    return e.code == bips::Errc::Timeout && !s.interrupted.load(std::memory_order_seq_cst);
 }
 
 } // namespace
@@ -354,6 +439,40 @@ BipsConsumer *bips_consumer_new(const gchar *channel, BipsPolicy policy, gint64 
 }
 
 /**
+ * bips_consumer_poll_attach:
+ * @self: a #BipsConsumer made with g_object_new() and not initialised yet
+ * @timeout_ms: how long to wait for a live producer; negative waits
+ *   forever, 0 tries once
+ * @out_code: (out) (optional): 0, or the #BipsError code of a failure
+ * @out_message: (out) (optional) (nullable) (transfer full): %NULL once
+ *   attached; else the text of the failure, or of the timeout when no
+ *   producer came in time. Free it with g_free().
+ *
+ * g_initable_init() with its outcome in values, for bindings that wait in
+ * short slices (see bips_consumer_poll_next()): attaches to the channel
+ * named by #BipsConsumer:name, waiting up to @timeout_ms rather than
+ * #BipsConsumer:timeout-ms. Once it returns %TRUE the consumer is
+ * initialised (g_initable_init() then succeeds at once). A wait that runs
+ * out returns %FALSE with @out_code 0; failures are those of
+ * bips_consumer_new(). Any thread.
+ *
+ * Returns: %TRUE once attached (also if it was already)
+ */
+gboolean bips_consumer_poll_attach(BipsConsumer *self, gint64 timeout_ms, gint *out_code,
+                                   gchar **out_message)
+{
+    g_return_val_if_fail(BIPS_IS_CONSUMER(self), FALSE);
+    auto r = attach_core(*self->state, timeout_ms);
+    if (!r) {
+        bips::gobject::poll_failed(out_code, out_message, r.error(),
+                                   r.code() == bips::Errc::Timeout);
+        return FALSE;
+    }
+    bips::gobject::poll_succeeded(out_code, out_message);
+    return TRUE;
+}
+
+/**
  * bips_consumer_next:
  * @self: a #BipsConsumer
  * @timeout_ms: how long to wait for a frame; 0 does not wait, negative
@@ -378,24 +497,51 @@ BipsConsumer *bips_consumer_new(const gchar *channel, BipsPolicy policy, gint64 
 BipsFrame *bips_consumer_next(BipsConsumer *self, gint64 timeout_ms, GError **error)
 {
     g_return_val_if_fail(BIPS_IS_CONSUMER(self), nullptr);
-    ConsumerState &s = *self->state;
-    std::lock_guard read_lock(s.read_mu);
-    if (!check_open(s, error))
-        return nullptr;
-    auto r = s.core->next(bips::gobject::timeout_from_ms(timeout_ms));
-    bips::gobject::SharedInfo info;
-    guint64 epoch;
-    {
-        std::lock_guard state_lock(s.state_mu);
-        s.refresh_locked();
-        info = s.info;
-        epoch = s.epoch;
-    }
+    auto r = next_frame(*self->state, timeout_ms);
     if (!r) {
         bips::gobject::set_error(error, r.error());
         return nullptr;
     }
-    return bips_frame_new_internal(std::move(r.value()), std::move(info), epoch);
+    return r.value();
+}
+
+/**
+ * bips_consumer_poll_next:
+ * @self: a #BipsConsumer
+ * @timeout_ms: how long to wait for a frame; 0 does not wait, negative
+ *   waits forever
+ * @out_code: (out) (optional): 0, or the #BipsError code of a failure
+ * @out_message: (out) (optional) (nullable) (transfer full): %NULL with a
+ *   frame; else the text of the failure, or of the timeout when nothing
+ *   came in time. Free it with g_free().
+ *
+ * bips_consumer_next() for language bindings that wait in short slices:
+ * the outcome comes back in values, never as a #GError, and a wait that
+ * runs out is not a failure. Python, for one, cannot turn a #GError into
+ * an exception while a signal such as Ctrl-C is pending, and handles
+ * signals only between calls; so the bips package waits in calls of at
+ * most 100 ms and raises its own exceptions from @out_code.
+ *
+ * Outcomes: a frame (@out_code 0, @out_message %NULL); nothing in time
+ * (%NULL, @out_code 0, @out_message the timeout's text); or a failure
+ * (%NULL, @out_code and @out_message as bips_consumer_next() reports
+ * them; an interrupted wait is %BIPS_ERROR_TIMEOUT). Any thread, like
+ * bips_consumer_next().
+ *
+ * Returns: (transfer full) (nullable): the frame, or %NULL
+ */
+BipsFrame *bips_consumer_poll_next(BipsConsumer *self, gint64 timeout_ms, gint *out_code,
+                                   gchar **out_message)
+{
+    g_return_val_if_fail(BIPS_IS_CONSUMER(self), nullptr);
+    ConsumerState &s = *self->state;
+    auto r = next_frame(s, timeout_ms);
+    if (!r) {
+        bips::gobject::poll_failed(out_code, out_message, r.error(), ran_out(s, r.error()));
+        return nullptr;
+    }
+    bips::gobject::poll_succeeded(out_code, out_message);
+    return r.value();
 }
 
 /**
@@ -415,19 +561,43 @@ BipsFrame *bips_consumer_next(BipsConsumer *self, gint64 timeout_ms, GError **er
 gboolean bips_consumer_reattach(BipsConsumer *self, gint64 timeout_ms, GError **error)
 {
     g_return_val_if_fail(BIPS_IS_CONSUMER(self), FALSE);
-    ConsumerState &s = *self->state;
-    std::lock_guard read_lock(s.read_mu);
-    if (!check_open(s, error))
-        return FALSE;
-    auto r = s.core->reattach(bips::gobject::timeout_from_ms(timeout_ms));
-    {
-        std::lock_guard state_lock(s.state_mu);
-        s.refresh_locked(true);
-    }
+    auto r = reattach_core(*self->state, timeout_ms);
     if (!r) {
         bips::gobject::set_error(error, r.error());
         return FALSE;
     }
+    return TRUE;
+}
+
+/**
+ * bips_consumer_poll_reattach:
+ * @self: a #BipsConsumer
+ * @timeout_ms: how long to wait for a producer; negative waits forever, 0
+ *   tries once
+ * @out_code: (out) (optional): 0, or the #BipsError code of a failure
+ * @out_message: (out) (optional) (nullable) (transfer full): %NULL once
+ *   attached; else the text of the failure, or of the timeout when no
+ *   producer came in time. Free it with g_free().
+ *
+ * bips_consumer_reattach() with its outcome in values, for bindings that
+ * wait in short slices (see bips_consumer_poll_next()). The first call
+ * detaches from the old producer; later calls go on waiting for a new
+ * one. A wait that runs out returns %FALSE with @out_code 0; an
+ * interrupted one fails with %BIPS_ERROR_TIMEOUT.
+ *
+ * Returns: %TRUE once attached
+ */
+gboolean bips_consumer_poll_reattach(BipsConsumer *self, gint64 timeout_ms, gint *out_code,
+                                     gchar **out_message)
+{
+    g_return_val_if_fail(BIPS_IS_CONSUMER(self), FALSE);
+    ConsumerState &s = *self->state;
+    auto r = reattach_core(s, timeout_ms);
+    if (!r) {
+        bips::gobject::poll_failed(out_code, out_message, r.error(), ran_out(s, r.error()));
+        return FALSE;
+    }
+    bips::gobject::poll_succeeded(out_code, out_message);
     return TRUE;
 }
 
@@ -444,8 +614,10 @@ void bips_consumer_interrupt(BipsConsumer *self)
     g_return_if_fail(BIPS_IS_CONSUMER(self));
     ConsumerState &s = *self->state;
     std::lock_guard state_lock(s.state_mu);
-    if (s.core)
+    if (s.core) {
+        s.interrupted.store(true, std::memory_order_seq_cst);
         s.core->interrupt();
+    }
 }
 
 /**
@@ -459,6 +631,7 @@ void bips_consumer_resume(BipsConsumer *self)
     g_return_if_fail(BIPS_IS_CONSUMER(self));
     ConsumerState &s = *self->state;
     std::lock_guard state_lock(s.state_mu);
+    s.interrupted.store(false, std::memory_order_seq_cst);
     if (s.core)
         s.core->resume();
 }

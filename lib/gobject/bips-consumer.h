@@ -17,6 +17,12 @@ BIPS_API BipsConsumer *bips_consumer_new(const gchar *channel, BipsPolicy policy
 
 BIPS_API BipsFrame *bips_consumer_next(BipsConsumer *self, gint64 timeout_ms, GError **error);
 BIPS_API gboolean bips_consumer_reattach(BipsConsumer *self, gint64 timeout_ms, GError **error);
+BIPS_API gboolean bips_consumer_poll_attach(BipsConsumer *self, gint64 timeout_ms,
+                                           gint *out_code, gchar **out_message);
+BIPS_API BipsFrame *bips_consumer_poll_next(BipsConsumer *self, gint64 timeout_ms, gint *out_code,
+                                           gchar **out_message);
+BIPS_API gboolean bips_consumer_poll_reattach(BipsConsumer *self, gint64 timeout_ms,
+                                             gint *out_code, gchar **out_message);
 BIPS_API void bips_consumer_interrupt(BipsConsumer *self);
 BIPS_API void bips_consumer_resume(BipsConsumer *self);
 BIPS_API void bips_consumer_close(BipsConsumer *self);

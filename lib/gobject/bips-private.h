@@ -24,6 +24,15 @@ void set_misuse(GError **error, const std::string &message);
 // core's nanoseconds.
 std::chrono::nanoseconds timeout_from_ms(gint64 timeout_ms);
 
+// The outcome of a bips_*_poll_*() call in plain values, for bindings that
+// cannot take a GError at every moment (see bips_consumer_poll_next()).
+// Either pointer may be NULL; a message is a new string for the caller.
+// poll_succeeded: code 0, no message.
+void poll_succeeded(gint *out_code, gchar **out_message);
+// poll_failed: `e`'s code and message; code 0 with `e`'s message when
+// `ran_out` (the wait ran out, which a poll does not count as a failure).
+void poll_failed(gint *out_code, gchar **out_message, const bips::Error &e, bool ran_out);
+
 // The stream info a frame was published under, shared by every frame of one
 // generation (immutable once made, so any thread may read it).
 using SharedInfo = std::shared_ptr<const std::string>;

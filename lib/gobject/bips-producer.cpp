@@ -20,7 +20,10 @@
  * Thread-safety: every function may be called from any thread. acquire,
  * publish and discard are serialised by the core; a blocked acquire does
  * not stop publish or discard in other threads; bips_producer_close() and
- * bips_producer_interrupt() wake a blocked acquire.
+ * bips_producer_interrupt() wake a blocked acquire. Bindings that must get
+ * control back often wait in short slices through
+ * bips_producer_poll_acquire(), which reports its outcome in values rather
+ * than a #GError.
  */
 
 namespace {
@@ -310,17 +313,38 @@ static void bips_producer_init(BipsProducer *self)
 
 namespace {
 
+// The misuse error of a producer that is closed or was never initialised.
+// Caller holds s.mu and has found s.core unset.
+bips::Error not_open(const ProducerState &s)
+{
+    return bips::make_error(bips::Errc::InvalidArgument,
+                            s.closed ? "producer of channel '" + s.name + "' was closed"
+                                     : std::string("producer was not initialised; use "
+                                                   "bips_producer_new()"));
+}
+
 // Fails with a misuse error unless the producer is initialised and open.
 // Caller holds s.mu (shared or exclusive).
 bool check_open(const ProducerState &s, GError **error)
 {
     if (s.core)
         return true;
-    bips::gobject::set_misuse(error, s.closed ? "producer of channel '" + s.name +
-                                                    "' was closed"
-                                              : std::string("producer was not initialised; "
-                                                            "use bips_producer_new()"));
+    bips::gobject::set_error(error, not_open(s));
     return false;
+}
+
+// The body of acquire() and poll_acquire(): a new slot, or the error.
+bips::Result<BipsSlot *> acquire_slot(BipsProducer *self, gint64 timeout_ms)
+{
+    ProducerState &s = *self->state;
+    std::shared_lock lock(s.mu);
+    if (!s.core)
+        return not_open(s);
+    auto r = s.core->acquire(bips::gobject::timeout_from_ms(timeout_ms));
+    if (!r)
+        return r.error();
+    s.live_slots.fetch_add(1, std::memory_order_acq_rel);
+    return bips_slot_new_internal(self, r.value());
 }
 
 } // namespace
@@ -375,17 +399,47 @@ BipsProducer *bips_producer_new(const gchar *channel, guint slot_count, guint64 
 BipsSlot *bips_producer_acquire(BipsProducer *self, gint64 timeout_ms, GError **error)
 {
     g_return_val_if_fail(BIPS_IS_PRODUCER(self), nullptr);
-    ProducerState &s = *self->state;
-    std::shared_lock lock(s.mu);
-    if (!check_open(s, error))
-        return nullptr;
-    auto r = s.core->acquire(bips::gobject::timeout_from_ms(timeout_ms));
+    auto r = acquire_slot(self, timeout_ms);
     if (!r) {
         bips::gobject::set_error(error, r.error());
         return nullptr;
     }
-    s.live_slots.fetch_add(1, std::memory_order_acq_rel);
-    return bips_slot_new_internal(self, r.value());
+    return r.value();
+}
+
+/**
+ * bips_producer_poll_acquire:
+ * @self: a #BipsProducer
+ * @timeout_ms: how long to wait for a free slot; 0 never blocks, negative
+ *   waits forever
+ * @out_code: (out) (optional): 0, or the #BipsError code of a failure
+ * @out_message: (out) (optional) (nullable) (transfer full): %NULL with a
+ *   slot; else the text of the failure, or of the timeout when no slot
+ *   came free in time. Free it with g_free().
+ *
+ * bips_producer_acquire() with its outcome in values, never a #GError,
+ * for language bindings that wait in short slices (see
+ * bips_consumer_poll_next()). A positive wait that runs out returns %NULL
+ * with @out_code 0; #BipsProducer:max-wait counts the whole time the
+ * producer has been held back, over any number of such calls. Failures are
+ * those of bips_producer_acquire() (%BIPS_ERROR_WOULD_BLOCK for a
+ * @timeout_ms of 0, %BIPS_ERROR_BUSY once interrupted). Any thread.
+ *
+ * Returns: (transfer full) (nullable): the slot, to be published or
+ *   discarded; or %NULL
+ */
+BipsSlot *bips_producer_poll_acquire(BipsProducer *self, gint64 timeout_ms, gint *out_code,
+                                     gchar **out_message)
+{
+    g_return_val_if_fail(BIPS_IS_PRODUCER(self), nullptr);
+    auto r = acquire_slot(self, timeout_ms);
+    if (!r) {
+        bips::gobject::poll_failed(out_code, out_message, r.error(),
+                                   r.code() == bips::Errc::Timeout);
+        return nullptr;
+    }
+    bips::gobject::poll_succeeded(out_code, out_message);
+    return r.value();
 }
 
 /**

@@ -15,6 +15,8 @@ BIPS_API BipsProducer *bips_producer_new(const gchar *channel, guint slot_count,
                                          guint mode, GError **error);
 
 BIPS_API BipsSlot *bips_producer_acquire(BipsProducer *self, gint64 timeout_ms, GError **error);
+BIPS_API BipsSlot *bips_producer_poll_acquire(BipsProducer *self, gint64 timeout_ms,
+                                              gint *out_code, gchar **out_message);
 BIPS_API gboolean bips_producer_publish(BipsProducer *self, BipsSlot *slot, guint64 size,
                                         guint64 pts, guint64 dts, guint64 duration, guint32 flags,
                                         GError **error);

@@ -22,6 +22,7 @@ BIPS_ASSERT_CODE(BIPS_ERROR_PRODUCER_GONE, ProducerGone);
 BIPS_ASSERT_CODE(BIPS_ERROR_END_OF_STREAM, EndOfStream);
 BIPS_ASSERT_CODE(BIPS_ERROR_TOO_MANY_CONSUMERS, TooManyConsumers);
 BIPS_ASSERT_CODE(BIPS_ERROR_SYSTEM, System);
+BIPS_ASSERT_CODE(BIPS_ERROR_TOO_MANY_HELD, TooManyHeld);
 #undef BIPS_ASSERT_CODE
 
 static_assert(static_cast<int>(BIPS_POLICY_LOSSLESS) == static_cast<int>(bips::Policy::Lossless));
@@ -62,6 +63,7 @@ GType bips_error_get_type(void)
         {BIPS_ERROR_END_OF_STREAM, "BIPS_ERROR_END_OF_STREAM", "end-of-stream"},
         {BIPS_ERROR_TOO_MANY_CONSUMERS, "BIPS_ERROR_TOO_MANY_CONSUMERS", "too-many-consumers"},
         {BIPS_ERROR_SYSTEM, "BIPS_ERROR_SYSTEM", "system"},
+        {BIPS_ERROR_TOO_MANY_HELD, "BIPS_ERROR_TOO_MANY_HELD", "too-many-held"},
         {0, nullptr, nullptr},
     };
     if (g_once_init_enter(&type_id)) {
@@ -143,6 +145,22 @@ void set_error(GError **error, const bips::Error &e)
 void set_misuse(GError **error, const std::string &message)
 {
     g_set_error_literal(error, BIPS_ERROR, BIPS_ERROR_INVALID_ARGUMENT, message.c_str());
+}
+
+void poll_succeeded(gint *out_code, gchar **out_message)
+{
+    if (out_code)
+        *out_code = 0;
+    if (out_message)
+        *out_message = nullptr;
+}
+
+void poll_failed(gint *out_code, gchar **out_message, const bips::Error &e, bool ran_out)
+{
+    if (out_code)
+        *out_code = ran_out ? 0 : static_cast<gint>(e.code);
+    if (out_message)
+        *out_message = g_strdup(e.message.c_str());
 }
 
 std::chrono::nanoseconds timeout_from_ms(gint64 timeout_ms)

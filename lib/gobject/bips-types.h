@@ -80,6 +80,8 @@ BIPS_API GType bips_policy_get_type(void) G_GNUC_CONST;
  * @BIPS_ERROR_TOO_MANY_CONSUMERS: every consumer entry of the channel is
  *   taken
  * @BIPS_ERROR_SYSTEM: an unexpected system call failure (errno text)
+ * @BIPS_ERROR_TOO_MANY_HELD: the consumer already holds #BipsConsumer:max-held
+ *   frames; release one first
  *
  * Error codes of the #BIPS_ERROR domain: one for each of the core's
  * bips::Errc codes, with the same value. The facade's own misuse errors
@@ -101,6 +103,7 @@ typedef enum {
     BIPS_ERROR_END_OF_STREAM,
     BIPS_ERROR_TOO_MANY_CONSUMERS,
     BIPS_ERROR_SYSTEM,
+    BIPS_ERROR_TOO_MANY_HELD,
 } BipsError;
 
 BIPS_API GType bips_error_get_type(void) G_GNUC_CONST;

@@ -12,6 +12,11 @@
             slot.array[:] = 255        # written in place in shared memory
         # published on leaving the block
 
+Every wait (attaching, next(), frames(), reattach(), acquire(), write())
+returns to Python at least every 0.1 s, so Ctrl-C raises KeyboardInterrupt
+promptly and leaves the consumer or producer usable; timeouts are kept
+exactly otherwise.
+
 Built on the Bips-1.0 GObject-Introspection binding (`bips.Bips` is the raw
 GI namespace); bips.gst turns Gst.Samples from appsink into arrays.
 """
@@ -34,6 +39,8 @@ from ._gi import (  # noqa: F401
     SystemError_,
     Timeout,
     TooManyConsumers,
+    TooManyHeld,
+    UNLIMITED_HELD,
     WouldBlock,
 )
 from .consumer import Consumer, Frame  # noqa: F401

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Loads the Bips-1.0 typelib and turns its GLib errors into Python exceptions."""
+"""Loads the Bips-1.0 typelib, turns its errors into Python exceptions and
+waits in slices that Ctrl-C can interrupt."""
 
 from __future__ import annotations
 
 import math
 import os
+import time
 from typing import Optional
 
 import gi
@@ -81,11 +83,18 @@ __all__ = [
     "ProducerGone",
     "EndOfStream",
     "TooManyConsumers",
+    "TooManyHeld",
     "SystemError_",
+    "UNLIMITED_HELD",
     "ReleasedError",
     "TIME_NONE",
     "translate",
+    "error",
     "timeout_ms",
+    "SLICE_MS",
+    "slice_ms",
+    "wait_rest",
+    "poll_until",
 ]
 
 TIME_NONE = Bips.TIME_NONE
@@ -167,6 +176,17 @@ class SystemError_(Error, OSError):
     code = int(Bips.Error.SYSTEM)
 
 
+class TooManyHeld(Error):
+    """The consumer already holds `max_held` frames (Frame objects or NumPy
+    arrays made from them that are still alive): release one, or copy what
+    you keep (``frame.array.copy()``), before reading the next."""
+    code = int(Bips.Error.TOO_MANY_HELD)
+
+
+# Consumer(max_held=UNLIMITED_HELD) removes the hold limit.
+UNLIMITED_HELD = 0xFFFFFFFF
+
+
 class ReleasedError(RuntimeError):
     """The frame was released (or the slot published or discarded): its
     memory may no longer be touched through this object."""
@@ -176,14 +196,8 @@ _BY_CODE = {
     cls.code: cls
     for cls in (InvalidArgument, InvalidName, NotFound, Busy, NoSpace, PermissionDenied,
                 Corrupt, Incompatible, Timeout, WouldBlock, ProducerGone, EndOfStream,
-                TooManyConsumers, SystemError_)
+                TooManyConsumers, SystemError_, TooManyHeld)
 }
-
-
-def is_timeout(exc: GLib.Error) -> bool:
-    """Whether a GLib.Error is bips' Timeout."""
-    return (exc.domain == GLib.quark_to_string(Bips.error_quark())
-            and exc.code == int(Bips.Error.TIMEOUT))
 
 
 def translate(exc: GLib.Error) -> BaseException:
@@ -195,6 +209,12 @@ def translate(exc: GLib.Error) -> BaseException:
     return cls(exc.message, exc.code)
 
 
+def error(code: int, message: str) -> Error:
+    """The Python exception for a bips error code and message (as the
+    poll_* methods of the binding report them)."""
+    return _BY_CODE.get(code, Error)(message, code)
+
+
 def timeout_ms(seconds: Optional[float]) -> int:
     """Seconds (None: forever) to the facade's milliseconds (negative:
     forever). Positive fractions of a millisecond round up, so a small
@@ -204,3 +224,79 @@ def timeout_ms(seconds: Optional[float]) -> int:
     if seconds <= 0:
         return 0
     return max(1, math.ceil(seconds * 1000.0))
+
+
+# -- waiting in slices -------------------------------------------------------
+#
+# Python runs its signal handlers (KeyboardInterrupt for Ctrl-C) only
+# between calls into C, and PyGObject cannot turn a GError into an
+# exception while a signal is pending ("Converting the GError failed").
+# So every blocking call of this package waits through the binding's
+# poll_* methods, which report their outcome in values (result, code,
+# message) rather than a GError, in calls of at most SLICE_MS. The first
+# call carries the whole wait when it is shorter; when a result is ready it
+# is the only call, as cheap as a plain next() or acquire().
+
+SLICE_MS = 100
+_SLICE_S = SLICE_MS / 1000
+_SLICE_NS = SLICE_MS * 1_000_000
+
+
+def slice_ms(seconds: Optional[float]) -> int:
+    """The first slice of a wait of `seconds` (None: forever; 0 or less:
+    do not wait), in the milliseconds of timeout_ms(), at most SLICE_MS."""
+    if seconds is None:
+        return SLICE_MS
+    if seconds <= 0:
+        return 0
+    if seconds >= _SLICE_S:
+        return SLICE_MS
+    return max(1, math.ceil(seconds * 1000.0))
+
+
+def wait_rest(poll, seconds: Optional[float], code: int, message: Optional[str]):
+    """Goes on with a wait of `seconds` (None: forever) after its first
+    slice, `poll(slice_ms(seconds))`, returned no result but `code` and
+    `message`. Returns the result of a later slice; raises the bips
+    exception of a failure, or bips.Timeout once the whole wait ran out.
+    KeyboardInterrupt (or whatever a signal handler raises) comes out of
+    it within a slice; the object polled stays usable."""
+    if code:
+        raise error(code, message)
+    deadline = None
+    if seconds is not None:
+        rest = seconds - slice_ms(seconds) / 1000.0
+        if rest <= 0:
+            raise Timeout(message)
+        deadline = time.monotonic_ns() + math.ceil(rest * 1e9)
+    result, message = poll_until(poll, deadline)
+    if not result:
+        raise Timeout(message)
+    return result
+
+
+def poll_until(poll, deadline_ns: Optional[int], round_up: bool = True):
+    """Calls `poll(ms)` -- a poll_* method of the binding, which returns
+    (result, code, message) -- at least once and in slices of at most
+    SLICE_MS until it returns a result or `deadline_ns` (time.monotonic_ns();
+    None: never) is reached. The last slice is rounded up to a whole
+    millisecond, or down if `round_up` is false (then up to 1 ms is left
+    for the caller).
+
+    Returns (result, None), or (None, the timeout's text) when the time ran
+    out. Raises the bips exception of a failure."""
+    while True:
+        last = False
+        ms = SLICE_MS
+        if deadline_ns is not None:
+            left = deadline_ns - time.monotonic_ns()
+            if left <= _SLICE_NS:
+                last = True
+                ms = max(0, -(-left // 1_000_000) if round_up else left // 1_000_000)
+        result, code, message = poll(ms)
+        if result:
+            return result, None
+        if code:
+            raise error(code, message)
+        if last:
+            return None, message

@@ -10,7 +10,7 @@ from typing import Iterator, Optional, Tuple
 import numpy as np
 
 from . import _gi
-from ._gi import Bips, GLib, ReleasedError
+from ._gi import UNLIMITED_HELD, Bips, GLib, ReleasedError
 from ._anticipate import Anticipation
 from ._framemeta import meta_layout
 from ._views import flat_array, region, shaped
@@ -203,8 +203,25 @@ class Consumer:
     when the frame lands; give it at least 0.0005, the warm-up takes
     about 0.0001). See bips._anticipate.
 
+    `max_held` caps how many frames this consumer may hold at once: every
+    Frame not yet released, and every NumPy array made from one that is
+    still alive, keeps its slot from the producer, so a program that keeps
+    frames (a list, a batch, a queue) would starve the ring. Past the limit
+    next() raises bips.TooManyHeld and takes nothing: release a frame, or
+    keep a copy (``frame.array.copy()``) instead of the view. 0 takes the
+    default, (slots - 2) / 3 and at least 1 (2 for the default 8 slots);
+    bips.UNLIMITED_HELD removes the limit (the producer's max_wait then
+    drops a consumer that holds it back too long).
+
     Raises bips.InvalidName, bips.Timeout (no producer in time),
     bips.PermissionDenied, bips.TooManyConsumers, ...
+
+    Every wait (for a producer here and in reattach(), for a frame in
+    next() and frames()) is interruptible: it returns to Python at least
+    every 0.1 s, so Ctrl-C raises KeyboardInterrupt promptly, without
+    changing how long the wait lasts otherwise. After a KeyboardInterrupt
+    the consumer is still usable, and close() always works. (bips._gi
+    explains how.)
 
     Thread-safety: next() and reattach() may be called from one thread at a
     time (others wait); interrupt() and close() from any thread.
@@ -212,22 +229,27 @@ class Consumer:
 
     def __init__(self, channel: str, policy: str = "lossless",
                  timeout: Optional[float] = 5.0, spin: float = 0.0,
-                 anticipate: float = 0.0):
+                 anticipate: float = 0.0, max_held: int = 0):
         if policy not in _POLICIES:
             raise ValueError(f"policy must be one of {sorted(_POLICIES)}, not {policy!r}")
         self._c = Bips.Consumer(name=channel, policy=_POLICIES[policy],
                                 timeout_ms=_gi.timeout_ms(timeout),
                                 spin_ns=max(0, int(spin * 1e9)),
-                                anticipate_ns=max(0, int(anticipate * 1e9)))
-        try:
-            self._c.init(None)
-        except GLib.Error as exc:
-            raise _gi.translate(exc) from None
+                                anticipate_ns=max(0, int(anticipate * 1e9)),
+                                max_held=max(0, min(int(max_held), UNLIMITED_HELD)))
+        # Bound once: the lookup costs as much as the out arguments of
+        # poll_next() that replaced next()'s GError.
+        self._poll_next = self._c.poll_next
+        # Attaches as init(None) would, in slices.
+        ok, code, message = self._c.poll_attach(_gi.slice_ms(timeout))
+        if not ok:
+            _gi.wait_rest(self._c.poll_attach, timeout, code, message)
         self._anticipation = Anticipation(int(anticipate * 1e9)) if anticipate > 0 else None
 
     def next(self, timeout: Optional[float] = None) -> Frame:
         """The next frame, waiting up to `timeout` seconds (None: forever,
-        0: do not wait).
+        0: do not wait). Ctrl-C interrupts the wait (KeyboardInterrupt
+        within 0.1 s); the consumer stays usable.
 
         Raises bips.Timeout, bips.EndOfStream (once per marker),
         bips.ProducerGone (the producer went away, or dropped this consumer
@@ -235,13 +257,12 @@ class Consumer:
         reattach()). Frames that fail validation are skipped and counted
         in `skipped`, never returned.
         """
-        try:
-            if self._anticipation is not None and timeout != 0:
-                gframe = self._next_anticipating(timeout)
-            else:
-                gframe = self._c.next(_gi.timeout_ms(timeout))
-        except GLib.Error as exc:
-            raise _gi.translate(exc) from None
+        if self._anticipation is not None and timeout != 0:
+            gframe = self._next_anticipating(timeout)
+        else:
+            gframe, code, message = self._poll_next(_gi.slice_ms(timeout))
+            if gframe is None:
+                gframe = _gi.wait_rest(self._poll_next, timeout, code, message)
         if self._anticipation is not None:
             self._anticipation.arrived()
         layout = video_layout(gframe.get_stream_info())
@@ -254,9 +275,10 @@ class Consumer:
         return Frame(gframe, layout)
 
     def _next_anticipating(self, timeout: Optional[float]) -> "Bips.Frame":
-        """next() with the Python warm-up of `anticipate` (bips._anticipate).
+        """next() with the Python warm-up of `anticipate` (bips._anticipate),
+        waiting in slices like next().
 
-        Raises GLib.Error like Bips.Consumer.next().
+        Raises the bips exceptions of next().
         """
         a = self._anticipation
         start = time.monotonic_ns()
@@ -264,38 +286,34 @@ class Consumer:
         wake = a.wake_ns()
         if wake is not None and deadline is not None:
             wake = min(wake, deadline)
-        if wake is not None and wake > start:
+        if wake is not None and wake - start >= 1_000_000:
             # Step one: sleep in the library until the warm-up is due; a
             # frame that comes sooner is returned at once. Milliseconds,
             # rounded down; the rest of the wait is a short sleep here.
-            wait_ms = (wake - start) // 1_000_000
-            if wait_ms > 0:
-                try:
-                    return self._c.next(wait_ms)
-                except GLib.Error as exc:
-                    if not _gi.is_timeout(exc):
-                        raise
-                    # Timed out as planned (or interrupted: the call below
-                    # then says so again).
+            gframe, _message = _gi.poll_until(self._poll_next, wake, round_up=False)
+            if gframe is not None:
+                return gframe
+        if wake is not None and wake > start:
             rest = wake - time.monotonic_ns()
             if rest > 0:
                 time.sleep(rest / 1e9)
             Anticipation.warm_up(self._c)
-        if deadline is None:
-            return self._c.next(Bips.TIMEOUT_FOREVER)
-        left = deadline - time.monotonic_ns()
-        return self._c.next(max(0, -(-left // 1_000_000)))
+        gframe, message = _gi.poll_until(self._poll_next, deadline)
+        if gframe is None:
+            raise _gi.Timeout(message)
+        return gframe
 
     def reattach(self, timeout: Optional[float] = None) -> None:
         """After ProducerGone: waits for a live producer on the channel (a
         new one, or the same one if it only dropped this consumer) and
-        attaches to it."""
+        attaches to it. Ctrl-C interrupts the wait (KeyboardInterrupt
+        within 0.1 s); until a later reattach() succeeds, next() may then
+        raise bips.ProducerGone (the old attachment is already let go)."""
         if self._anticipation is not None:
             self._anticipation.reset()
-        try:
-            self._c.reattach(_gi.timeout_ms(timeout))
-        except GLib.Error as exc:
-            raise _gi.translate(exc) from None
+        ok, code, message = self._c.poll_reattach(_gi.slice_ms(timeout))
+        if not ok:
+            _gi.wait_rest(self._c.poll_reattach, timeout, code, message)
 
     def frames(self, timeout: Optional[float] = None, reattach: bool = False) -> Iterator[Frame]:
         """Frames until end of stream (or until the producer goes, unless
@@ -304,7 +322,9 @@ class Consumer:
         Each frame is released when the loop asks for the next one, so a
         lossless producer is never held back by frames the loop is done
         with. Arrays the loop body kept stay valid (they hold their slot
-        until dropped); copy what must outlive them for long.
+        until dropped); copy what must outlive them for long. Its waits are
+        those of next() and reattach(): Ctrl-C ends the loop with
+        KeyboardInterrupt within 0.1 s, and the frame it held is released.
         """
         frame = None
         try:

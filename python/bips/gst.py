@@ -4,6 +4,11 @@
 Importing this module needs PyGObject's Gst and GstVideo. Buffers are
 mapped through libgstreamer directly (bips._gstmap), or through
 python3-gst-1.0's Gst.Buffer.map() override where that is not possible.
+
+Nothing here waits. appsink's own "pull-sample" does, inside GStreamer,
+where Python cannot run its Ctrl-C handler until a sample comes; to keep
+Ctrl-C prompt as bips.Consumer does, pull with "try-pull-sample" and a
+timeout of Gst.SECOND // 10 in a loop.
 """
 
 from __future__ import annotations

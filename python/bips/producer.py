@@ -163,6 +163,10 @@ class Producer:
     bips.NoSpace (too little memory for the slots), bips.InvalidArgument,
     ...
 
+    The waits of acquire() and write() are interruptible: they return to
+    Python at least every 0.1 s, so Ctrl-C raises KeyboardInterrupt
+    promptly; the producer stays usable and closable.
+
     Thread-safety: acquire/publish/discard may be called from any thread.
     """
 
@@ -176,6 +180,9 @@ class Producer:
             self._p.init(None)
         except GLib.Error as exc:
             raise _gi.translate(exc) from None
+        # Bound once: the lookup costs as much as the out arguments of
+        # poll_acquire() that replaced acquire()'s GError.
+        self._poll_acquire = self._p.poll_acquire
         self._layout: Optional[VideoLayout] = None
         if stream_info is not None:
             self.set_stream_info(stream_info)
@@ -194,21 +201,24 @@ class Producer:
 
     def acquire(self, timeout: Optional[float] = None) -> WriteFrame:
         """A free slot, waiting up to `timeout` seconds (None: forever, 0:
-        do not wait) while lossless consumers hold every slot.
+        do not wait) while lossless consumers hold every slot. Ctrl-C
+        interrupts the wait (KeyboardInterrupt within 0.1 s); the producer
+        stays usable, and max_wait counts the time it was held back across
+        such interrupted calls.
 
         Raises bips.Timeout, bips.WouldBlock (timeout 0), bips.Busy (after
         interrupt())."""
-        try:
-            gslot = self._p.acquire(_gi.timeout_ms(timeout))
-        except GLib.Error as exc:
-            raise _gi.translate(exc) from None
+        gslot, code, message = self._poll_acquire(_gi.slice_ms(timeout))
+        if gslot is None:
+            gslot = _gi.wait_rest(self._poll_acquire, timeout, code, message)
         return WriteFrame(self, gslot)
 
     def write(self, array, pts: Optional[int] = None, timeout: Optional[float] = None,
               **publish_args) -> None:
         """Copies `array` (anything NumPy can view as bytes) into a slot and
         publishes it: one copy, from the caller's memory into the channel.
-        To avoid even that copy, fill acquire().array in place instead."""
+        To avoid even that copy, fill acquire().array in place instead.
+        Waits for the slot like acquire() (interruptible by Ctrl-C)."""
         src = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
         with self.acquire(timeout) as frame:
             if src.size > frame.capacity:

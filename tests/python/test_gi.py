@@ -52,7 +52,8 @@ def test_every_callable_in_the_gir_is_documented():
 def test_error_codes_mirror_the_core():
     names = ["invalid-argument", "invalid-name", "not-found", "busy", "no-space",
              "permission-denied", "corrupt", "incompatible", "timeout", "would-block",
-             "producer-gone", "end-of-stream", "too-many-consumers", "system"]
+             "producer-gone", "end-of-stream", "too-many-consumers", "system",
+             "too-many-held"]
     for value, name in enumerate(names, start=1):
         assert Bips.error_code_name(value) == name
         assert int(getattr(Bips.Error, name.upper().replace("-", "_"))) == value
@@ -169,7 +170,10 @@ def test_frames_outlive_a_closed_consumer(channel):
 
 def test_unreleased_frames_block_a_lossless_producer(channel):
     producer = Bips.Producer.new(channel, 2, 64, 0o600)
-    consumer = Bips.Consumer.new(channel, Bips.Policy.LOSSLESS, 1000)
+    # No hold limit: this program means to hold every slot.
+    consumer = Bips.Consumer(name=channel, policy=Bips.Policy.LOSSLESS, timeout_ms=1000,
+                             max_held=GLib.MAXUINT)
+    consumer.init(None)
     for _ in range(2):
         producer.publish(producer.acquire(0), 64, 0, 0, 0, 0)
     held = [consumer.next(1000), consumer.next(1000)]

@@ -78,7 +78,8 @@ def test_release_semantics(channel):
 
 def test_a_kept_array_holds_its_slot_until_dropped(channel):
     with bips.Producer.video(channel, 8, 8, "GRAY8", slot_count=2) as producer, \
-            bips.Consumer(channel, "lossless", timeout=1) as consumer:
+            bips.Consumer(channel, "lossless", timeout=1,
+                          max_held=bips.UNLIMITED_HELD) as consumer:
         _publish_fill(producer, 7)
         _publish_fill(producer, 8)
         frame = consumer.next(timeout=1)
@@ -335,7 +336,8 @@ def _hold_the_producer_back(producer, consumer):
 
 def test_max_wait_drops_a_consumer_that_holds_the_producer_back(channel):
     with bips.Producer(channel, 64, slot_count=2, max_wait=0.2) as producer, \
-            bips.Consumer(channel, "lossless", timeout=1) as consumer:
+            bips.Consumer(channel, "lossless", timeout=1,
+                          max_held=bips.UNLIMITED_HELD) as consumer:
         assert _hold_the_producer_back(producer, consumer) >= 0.15
         assert producer.consumer_count == 0
         for _ in range(4):  # see the next test for the frames it may still get
@@ -357,7 +359,8 @@ def test_max_wait_drops_a_consumer_that_holds_the_producer_back(channel):
 
 def test_a_dropped_consumer_gets_no_frame_published_after_the_drop(channel):
     with bips.Producer(channel, 64, slot_count=2, max_wait=0.2) as producer, \
-            bips.Consumer(channel, "lossless", timeout=1) as consumer:
+            bips.Consumer(channel, "lossless", timeout=1,
+                          max_held=bips.UNLIMITED_HELD) as consumer:
         _hold_the_producer_back(producer, consumer)
         with pytest.raises(bips.ProducerGone, match="max_wait"):
             consumer.next(timeout=2).release()
@@ -412,3 +415,21 @@ def test_interrupt_wakes_a_blocked_next(channel):
     with bips.Producer(channel, 64) as producer, bips.Consumer(channel, timeout=1) as consumer:
         assert_interrupt_ends_a_blocked_next(consumer)
         assert producer.consumer_count == 1
+
+
+def test_a_program_that_keeps_frames_gets_too_many_held(channel):
+    # The default limit on 8 slots is 2: a third kept frame is refused,
+    # nothing is taken, and dropping one (or keeping a copy) goes on.
+    with bips.Producer(channel, 64, slot_count=8) as producer, \
+            bips.Consumer(channel, "lossless", timeout=1) as consumer:
+        for v in range(4):
+            producer.write(np.full(64, v, np.uint8))
+        kept = [consumer.next(timeout=1).array, consumer.next(timeout=1).array]
+        with pytest.raises(bips.TooManyHeld, match="already holds 2 frames"):
+            consumer.next(timeout=1)
+        copies = [a.copy() for a in kept]
+        del kept
+        gc.collect()
+        with consumer.next(timeout=1) as frame:
+            assert frame.data[0] == 2, "the refusal took nothing"
+        assert [c[0] for c in copies] == [0, 1]
