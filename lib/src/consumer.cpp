@@ -410,8 +410,8 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
     if (limit != kUnlimitedHeld && d.att->held.load(std::memory_order_relaxed) >= limit)
         return make_error(Errc::TooManyHeld,
                           "this consumer of channel '" + d.name + "' already holds " +
-                              std::to_string(limit) +
-                              " frames (max_held): each keeps a slot from the producer. "
+                              std::to_string(limit) + (limit == 1 ? " frame" : " frames") +
+                              " (max_held): each keeps a slot from the producer. "
                               "Release a frame before asking for the next, copy the data "
                               "you keep, or raise ConsumerOptions::max_held");
     detail::FrameCopy fc;
