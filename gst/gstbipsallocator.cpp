@@ -2,6 +2,7 @@
 // bips plugin: GstBipsAllocator and GstBipsMemory, GstMemory over channel slots.
 #include "gstbipsallocator.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -30,9 +31,13 @@ struct SlotOwner final : MemoryOwner {
     bool published = false;
 };
 
-// A frame of another process (consumer role); ~Frame releases the slot.
+// A frame of another process (consumer role); releases the slot and then
+// drops AllocatorState::frames_alive when the memory is freed.
 struct FrameOwner final : MemoryOwner {
-    explicit FrameOwner(bips::Frame &&f) : frame(std::move(f)) {}
+    FrameOwner(AllocatorState *s, bips::Frame &&f) : state(s), frame(std::move(f)) {}
+    ~FrameOwner() override;
+
+    AllocatorState *state; // outlived by nothing: the memory refs the allocator
     bips::Frame frame;
 };
 
@@ -51,7 +56,18 @@ struct AllocatorState {
     std::condition_variable changed;
     std::shared_ptr<bips::Producer> producer; // null once retired
     guint pending = 0; // slots acquired and not yet published or discarded
+
+    // Consumer role: memories that wrap a frame and are not freed yet, i.e.
+    // slots that this allocator's memories keep from the producer. Written
+    // from whichever thread wraps or frees a memory; no lock.
+    std::atomic<guint> frames_alive{0};
 };
+
+FrameOwner::~FrameOwner()
+{
+    frame.release(); // the slot first, so a count of 0 means none is held
+    state->frames_alive.fetch_sub(1, std::memory_order_release);
+}
 
 SlotOwner::~SlotOwner()
 {
@@ -347,8 +363,14 @@ GstMemory *gst_bips_allocator_wrap_frame(GstBipsAllocator *self, bips::Frame &&f
     // The data is const in the core (mapped PROT_READ); GstMemory has no
     // const pointer, and the READONLY flag makes sure nobody writes to it.
     auto *data = reinterpret_cast<guint8 *>(const_cast<std::byte *>(frame.data()));
-    auto *owner = new FrameOwner(std::move(frame));
+    self->state->frames_alive.fetch_add(1, std::memory_order_relaxed);
+    auto *owner = new FrameOwner(self->state, std::move(frame));
     GstBipsMemory *mem = bips_memory_new(self, GST_MEMORY_FLAG_READONLY, nullptr, data, size, 0,
                                          size, owner);
     return GST_MEMORY_CAST(mem);
+}
+
+guint gst_bips_allocator_frames_alive(GstBipsAllocator *self)
+{
+    return self->state->frames_alive.load(std::memory_order_acquire);
 }

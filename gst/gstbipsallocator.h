@@ -12,7 +12,8 @@
 //   recycles buffers.
 // - consumer role (bipssrc): each memory owns one bips::Frame (read-only
 //   slot data of another process) and releases it when the memory is freed,
-//   from whatever thread drops the last reference.
+//   from whatever thread drops the last reference. The allocator counts the
+//   memories still alive, which bipssrc's max-held limit is based on.
 //
 // Lifetimes: every memory refs its allocator (gst_memory_init does), and
 // every memory that wraps a slot also holds what keeps the slot mapped (a
@@ -103,3 +104,9 @@ void gst_bips_allocator_retire(GstBipsAllocator *allocator);
 // Wraps a frame in a read-only GstBipsMemory (consumer role). Takes the
 // frame; its slot is released when the memory is freed.
 GstMemory *gst_bips_allocator_wrap_frame(GstBipsAllocator *allocator, bips::Frame &&frame);
+
+// How many memories made by wrap_frame() on this allocator are still alive
+// (sub-memories keep their parent alive, copies do not count): the slots
+// they keep from the producer. Consumer role; any thread; a snapshot that
+// other threads may change at once (it only drops unless the caller wraps).
+guint gst_bips_allocator_frames_alive(GstBipsAllocator *allocator);

@@ -33,13 +33,13 @@
 
 namespace gstbips {
 
-// Why 6 slots: upstream may hold up to 5 unpublished slots (a converter and
-// a queue in flight), and each consumer holds the frame it reads plus
-// usually one queued downstream; 6 lets a 4K camera feed two or three
-// consumers without the producer waiting on an ordinary hiccup, while
-// costing 6 frames of shared memory (75 MiB for 4K NV12, 199 MiB for 4K
-// RGBA).
-inline constexpr guint kDefaultSlots = 6;
+// Why 8 slots: the producer needs two (the one it fills and the newest
+// frame), and each consumer pins two in ordinary pipelines (the buffer
+// going down and the one its sink keeps as last sample); bipssrc's default
+// hold limit, bips::default_max_held(8) = 2, keeps three such consumers
+// zero-copy without ever holding the producer back. Costs 8 frames of
+// shared memory (95 MiB for 4K NV12, 253 MiB for 4K RGBA).
+inline constexpr guint kDefaultSlots = 8;
 inline constexpr guint kDefaultPerms = 0600;
 // max-wait, in milliseconds: the core's default bound (ProducerOptions),
 // and the largest value that still fits its nanosecond clock.

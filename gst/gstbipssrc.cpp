@@ -26,11 +26,19 @@
  * spacing is kept.
  *
  * With #GstBipsSrc:policy lossless every frame arrives and the producer
- * waits for this consumer (backpressure: a downstream that holds every
- * buffer stalls the producer, for at most the producer's max-wait). With
- * latest the producer never waits for it, frames that came too fast are
- * skipped and counted, and only the slots this element's buffers still
- * hold are kept from reuse.
+ * waits for this consumer when it does not read (backpressure, for at most
+ * the producer's max-wait). With latest the producer never waits for it,
+ * frames that came too fast are skipped and counted.
+ *
+ * Each buffer keeps its slot from the producer while it is alive. A
+ * downstream that keeps buffers (filesink in its default buffer mode, an
+ * encoder, a queue, an aggregator, a sink's last sample) would thus pin
+ * every slot and stall the producer; so at most #GstBipsSrc:max-held of
+ * them stay alive at once (by default max(1, (slots - 2) / 3), which lets
+ * three consumers keep their share without the producer waiting), and any
+ * frame beyond that is pushed as a copy from a buffer pool, with the same
+ * timestamps, flags and metas, its slot given back at once. Copies are
+ * counted in #GstBipsSrc:stats (copied).
  *
  * If no producer exists yet, bipssrc waits for one (#GstBipsSrc:timeout);
  * when the producer exits or dies it waits for the next one and carries on
@@ -39,8 +47,9 @@
  * longer than the producer allows (bipssink's max-wait) is dropped by it;
  * it then attaches again the same way, with a warning, and the frames in
  * between are lost (buffers of it that downstream still holds stay mapped,
- * but the producer may write new frames into them). EOS of the producer
- * ends the stream.
+ * but the producer may write new frames into them): a GAP event spanning
+ * the lost time and a DISCONT flag on the next buffer tell downstream.
+ * EOS of the producer ends the stream.
  *
  * bipssrc finds the channel as the unix socket bips-<name> in /dev/shm, or
  * in $BIPS_DIR when that is set (the producer must use the same folder);
@@ -86,6 +95,7 @@ enum {
     PROP_TIMEOUT,
     PROP_RECONNECT,
     PROP_ANTICIPATE,
+    PROP_MAX_HELD,
     PROP_STATS,
     N_PROPERTIES
 };
@@ -154,6 +164,10 @@ static void gst_bips_src_set_property(GObject *object, guint prop_id, const GVal
     case PROP_ANTICIPATE:
         s.anticipate_us = g_value_get_uint(value);
         break;
+    case PROP_MAX_HELD:
+        s.max_held = g_value_get_uint(value);
+        self->state->set_max_held(s.max_held);
+        break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         break;
@@ -186,6 +200,9 @@ static void gst_bips_src_get_property(GObject *object, guint prop_id, GValue *va
         break;
     case PROP_ANTICIPATE:
         g_value_set_uint(value, s.anticipate_us);
+        break;
+    case PROP_MAX_HELD:
+        g_value_set_uint(value, s.max_held);
         break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -298,11 +315,21 @@ static void gst_bips_src_class_init(GstBipsSrcClass *klass)
         "wake and busy-wait for it, so the frame finds the reader awake and the producer "
         "needs no wake-up call; costs up to twice this much CPU time per frame; 0 = off",
         0, 1000000, 0, rw_ready);
+    properties[PROP_MAX_HELD] = g_param_spec_uint(
+        "max-held", "Maximum held slots",
+        "How many of the producer's slots the buffers of this element may keep at once; a "
+        "frame beyond that (downstream keeps buffers: filesink, encoders, queues, "
+        "aggregators) is pushed as a copy and its slot given back at once, so the producer "
+        "is never held back; 0 = automatic: max(1, (slots - 2) / 3), which lets three "
+        "consumers hold their share without stalling the producer",
+        0, G_MAXUINT, 0, rw_playing);
     properties[PROP_STATS] = g_param_spec_boxed(
         "stats", "Statistics",
         "Counters: received (frames pushed), skipped (frames a latest reader jumped over), "
-        "rejected (frames dropped because their metadata does not fit them), reconnects "
-        "(guint64 frames / events), epoch, channel, policy",
+        "rejected (frames dropped because their metadata does not fit them), reconnects, "
+        "copied (frames pushed as a copy because of max-held) (guint64 frames / events), "
+        "held (slots this element's buffers keep now), max-held (the limit in effect) "
+        "(guint), epoch, channel, policy",
         GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
     g_object_class_install_properties(gobject_class, N_PROPERTIES, properties);
 

@@ -18,6 +18,7 @@ SrcState::SrcState(GstBaseSrc *src) : src_(src) {}
 SrcState::~SrcState()
 {
     consumer_.reset();
+    drop_copy_pool();
     if (allocator_)
         gst_object_unref(allocator_);
     gst_clear_caps(&caps_);
@@ -77,6 +78,8 @@ void SrcState::install(std::unique_ptr<bips::Consumer> consumer)
         slot_count_ = ci.slot_count;
         policy_ = consumer->policy();
     }
+    auto_max_held_ = bips::default_max_held(ci.slot_count);
+    held_warned_ = false;
     record_info(info);
     {
         std::lock_guard<std::mutex> guard(mutex_);
@@ -130,7 +133,11 @@ bool SrcState::start()
     skipped_ = 0;
     rejected_ = 0;
     reconnects_ = 0;
+    copied_ = 0;
     last_skipped_ = 0;
+    held_warned_ = false;
+    last_end_ = GST_CLOCK_TIME_NONE;
+    gap_pending_ = false;
     caps_pushed_ = false;
     have_layout_ = false;
     reject_reported_ = false;
@@ -141,7 +148,10 @@ bool SrcState::start()
         std::lock_guard<std::mutex> guard(mutex_);
         flushing_ = false;
     }
-    allocator_ = gst_bips_allocator_new_consumer();
+    {
+        std::lock_guard<std::mutex> guard(mutex_);
+        allocator_ = gst_bips_allocator_new_consumer();
+    }
     reset_deadline();
 
     // Attach now if the producer is there, so the caps are known early.
@@ -150,6 +160,7 @@ bool SrcState::start()
     bips::ConsumerOptions options;
     options.policy = s.policy;
     options.anticipate = std::chrono::microseconds(s.anticipate_us);
+    options.max_held = bips::kUnlimitedHeld; // bipssrc keeps its own limit (max-held)
     auto attached = bips::Consumer::attach(s.channel, options, std::chrono::nanoseconds::zero());
     if (attached) {
         install(std::move(attached.value()));
@@ -180,10 +191,15 @@ void SrcState::stop()
     // Destroying the Consumer detaches it; frames still held downstream
     // keep the mapping and give their slots back when freed.
     consumer.reset();
-    if (allocator_) {
-        gst_object_unref(allocator_); // live memories keep their own refs
+    GstBipsAllocator *allocator;
+    {
+        std::lock_guard<std::mutex> guard(mutex_);
+        allocator = allocator_;
         allocator_ = nullptr;
     }
+    if (allocator)
+        gst_object_unref(allocator); // live memories keep their own refs
+    drop_copy_pool(); // buffers still downstream keep it until they are freed
     ObjectLocker lock(src_);
     gst_clear_caps(&caps_);
     fps_n_ = 0;
@@ -296,6 +312,7 @@ GstFlowReturn SrcState::ensure_attached()
     bips::ConsumerOptions options;
     options.policy = s.policy;
     options.anticipate = std::chrono::microseconds(s.anticipate_us);
+    options.max_held = bips::kUnlimitedHeld; // bipssrc keeps its own limit (max-held)
     for (;;) {
         if (flushing())
             return GST_FLOW_FLUSHING;
@@ -343,10 +360,15 @@ GstFlowReturn SrcState::reattach(const std::string &why)
             // Every producer has its own epoch: the same one means that the
             // producer is still there and dropped us for holding it back
             // (its max-wait), and the frames in between are lost.
-            if (consumer_->epoch() == old_epoch)
+            if (consumer_->epoch() == old_epoch) {
                 GST_WARNING_OBJECT(src_, "the producer of '%s' dropped this consumer and frames "
                                    "were lost; read faster or raise max-wait on its "
                                    "bipssink (%s)", s.channel.c_str(), why.c_str());
+                // Tell downstream that the time up to the next frame has no
+                // data (audio sinks fill it, muxers note it).
+                gap_pending_ = true;
+            }
+            new_attachment();
             reject_reported_ = false;
             epoch_ = consumer_->epoch();
             discont_ = true;
@@ -357,6 +379,7 @@ GstFlowReturn SrcState::reattach(const std::string &why)
                 ObjectLocker lock(src_);
                 slot_count_ = ci.slot_count;
             }
+            auto_max_held_ = bips::default_max_held(ci.slot_count);
             record_info(consumer_->stream_info());
             // The new producer numbers its stream info afresh: compare the
             // text of the next frame's info instead of its generation.
@@ -379,6 +402,23 @@ GstFlowReturn SrcState::reattach(const std::string &why)
     }
 }
 
+// A reattach made a new attachment: count its frames afresh. Frames of the
+// old one stay valid (each memory refs the allocator that made it), but the
+// producer no longer keeps their slots for us, so they do not count.
+void SrcState::new_attachment()
+{
+    GstBipsAllocator *fresh = gst_bips_allocator_new_consumer();
+    GstBipsAllocator *old;
+    {
+        std::lock_guard<std::mutex> guard(mutex_);
+        old = allocator_;
+        allocator_ = fresh;
+    }
+    if (old)
+        gst_object_unref(old);
+    held_warned_ = false;
+}
+
 void SrcState::unlock()
 {
     std::lock_guard<std::mutex> guard(mutex_);
@@ -398,12 +438,21 @@ void SrcState::unlock_stop()
 GstStructure *SrcState::stats()
 {
     const SrcSettings s = snapshot_settings();
+    guint held = 0;
+    {
+        std::lock_guard<std::mutex> guard(mutex_);
+        if (allocator_)
+            held = gst_bips_allocator_frames_alive(allocator_);
+    }
+    const guint max_held = s.max_held ? s.max_held : auto_max_held_.load();
     return gst_structure_new("GstBipsSrcStats", "received", G_TYPE_UINT64, received_.load(),
                              "skipped", G_TYPE_UINT64, skipped_.load(), "rejected",
                              G_TYPE_UINT64, rejected_.load(), "reconnects", G_TYPE_UINT64,
-                             reconnects_.load(), "epoch", G_TYPE_UINT64, epoch_.load(),
-                             "channel", G_TYPE_STRING, s.channel.c_str(), "policy",
-                             G_TYPE_STRING, bips::policy_name(s.policy), nullptr);
+                             reconnects_.load(), "copied", G_TYPE_UINT64, copied_.load(),
+                             "held", G_TYPE_UINT, held, "max-held", G_TYPE_UINT, max_held,
+                             "epoch", G_TYPE_UINT64, epoch_.load(), "channel", G_TYPE_STRING,
+                             s.channel.c_str(), "policy", G_TYPE_STRING,
+                             bips::policy_name(s.policy), nullptr);
 }
 
 } // namespace gstbips

@@ -47,6 +47,7 @@ struct SrcSettings {
     gint64 timeout_ms = -1; // -1 waits forever
     bool reconnect = true;
     guint anticipate_us = 0; // ConsumerOptions::anticipate; 0 = off
+    guint max_held = 0;      // 0 = bips::default_max_held(slots); mirrored in SrcState
 };
 
 class SrcState {
@@ -67,6 +68,8 @@ public:
     void unlock();
     void unlock_stop();
     GstStructure *stats();
+    // The max-held property changed (any thread; GST_OBJECT_LOCK held).
+    void set_max_held(guint max_held) { max_held_.store(max_held, std::memory_order_relaxed); }
 
 private:
     SrcSettings snapshot_settings();
@@ -84,6 +87,12 @@ private:
     void record_info(const std::string &info);
     void note_producer_latency(GstClockTime latency);
     GstBuffer *make_buffer(bips::Frame &&frame);
+    GstBuffer *limit_held(GstBuffer *buffer);
+    GstBuffer *copy_out(GstBuffer *buffer);
+    bool ensure_copy_pool(gsize size);
+    void drop_copy_pool();
+    void push_gap(GstBuffer *next);
+    void new_attachment();
     void reject_frame(uint64_t seq, const std::string &why);
     void note_layout(GstCaps *caps);
     GstClockTime running_time_now(GstClockTime base) const;
@@ -91,14 +100,19 @@ private:
     GstBaseSrc *src_; // the owning element; not a reference
 
     // Guards consumer_ (its existence: unlock interrupts it from another
-    // thread) and flushing_. The streaming thread calls next()/reattach()
-    // on consumer_ without the lock: only start/stop replace it, and they
-    // never run at the same time as the streaming thread.
+    // thread), flushing_ and allocator_ (the pointer: stats() reads it from
+    // any thread). The streaming thread calls next()/reattach() on
+    // consumer_ without the lock: only start/stop replace it, and they
+    // never run at the same time as the streaming thread. Likewise it reads
+    // allocator_ without the lock, since only it (and start/stop) replace it.
     std::mutex mutex_;
     std::unique_ptr<bips::Consumer> consumer_;
     bool flushing_ = false;
 
-    GstBipsAllocator *allocator_ = nullptr; // owned ref, start() to stop()
+    // Owned ref, start() to stop(); a new one for each attachment, so that
+    // it counts the frames alive of the current attachment only (the
+    // producer no longer keeps slots for an attachment that ended).
+    GstBipsAllocator *allocator_ = nullptr;
 
     // Streaming thread only (and start/stop).
     std::optional<std::chrono::steady_clock::time_point> deadline_; // of the current wait
@@ -111,6 +125,13 @@ private:
     GstVideoInfo layout_{};      // of the raw video caps pushed downstream
     bool have_layout_ = false;   // layout_ is valid (caps are raw video)
     bool reject_reported_ = false; // a rejected frame was posted on the bus
+    bool held_warned_ = false;     // copy-out was reported for this attachment
+    // Where copied-out frames go (see copy_out): plain memory recycled
+    // through a pool, sized for copy_pool_size_ bytes; null until needed.
+    GstBufferPool *copy_pool_ = nullptr;
+    gsize copy_pool_size_ = 0;
+    GstClockTime last_end_ = GST_CLOCK_TIME_NONE; // PTS + duration of the last buffer
+    bool gap_pending_ = false; // frames were lost: push a GAP before the next buffer
 
     // Guarded by GST_OBJECT_LOCK(src_): read by queries from any thread.
     GstCaps *caps_ = nullptr; // the channel's caps, once known
@@ -124,6 +145,9 @@ private:
     std::atomic<guint64> skipped_{0};
     std::atomic<guint64> rejected_{0}; // frames dropped by make_buffer
     std::atomic<guint64> reconnects_{0};
+    std::atomic<guint64> copied_{0}; // frames pushed as a copy (limit_held)
+    std::atomic<guint> max_held_{0}; // the max-held property; 0 = auto
+    std::atomic<guint> auto_max_held_{1}; // bips::default_max_held() of the attachment
     std::atomic<guint64> epoch_{0};
 };
 

@@ -7,6 +7,7 @@
 
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <vector>
 
 GST_DEBUG_CATEGORY_EXTERN(gst_bips_src_debug);
@@ -20,6 +21,9 @@ namespace {
 // low 4 bits) and TAG_MEMORY, which describes the producer's buffer.
 constexpr guint kRestoredFlagsMask =
     0xffffu & ~(guint(GST_MINI_OBJECT_FLAG_LAST) - 1) & ~guint(GST_BUFFER_FLAG_TAG_MEMORY);
+
+// Alignment mask of copied-out frames: 64 bytes, enough for any SIMD.
+constexpr gsize kCopyAlign = 63;
 
 } // namespace
 
@@ -94,6 +98,7 @@ GstFlowReturn SrcState::update_caps(uint64_t generation)
         return GST_FLOW_NOT_NEGOTIATED;
     caps_pushed_ = true;
     last_info_ = info;
+    drop_copy_pool(); // the next copy gets a pool sized for the new frames
     return GST_FLOW_OK;
 }
 
@@ -198,6 +203,153 @@ GstBuffer *SrcState::make_buffer(bips::Frame &&frame)
     return buffer;
 }
 
+// Keeps this element from holding more than max-held slots: `buffer` (a
+// frame made by make_buffer) goes out as it is while the frames alive,
+// itself included, stay within the limit, else as a copy whose slot is
+// given back at once. Takes `buffer`, returns what to push.
+GstBuffer *SrcState::limit_held(GstBuffer *buffer)
+{
+    const guint alive = gst_bips_allocator_frames_alive(allocator_);
+    guint limit = max_held_.load(std::memory_order_relaxed);
+    if (limit == 0)
+        limit = auto_max_held_.load(std::memory_order_relaxed);
+    if (G_LIKELY(alive <= limit))
+        return buffer;
+
+    if (!held_warned_) {
+        held_warned_ = true;
+        GST_WARNING_OBJECT(src_, "downstream keeps %u of the buffers of channel '%s' alive "
+                           "(filesink buffer-mode? an encoder, queue or aggregator?); frames "
+                           "are now copied out so the producer is not held back; set "
+                           "max-held (now %u) to change the limit",
+                           alive - 1, consumer_->name().c_str(), limit);
+    }
+    GstBuffer *copy = copy_out(buffer);
+    if (!copy)
+        return buffer; // could not copy (warned): better held than lost
+    gst_buffer_unref(buffer); // gives the slot back
+    copied_++;
+    return copy;
+}
+
+// A copy of `buffer` (not taken) in memory of copy_pool_: the bytes, then
+// timestamps, flags and metas (GstVideoMeta's offsets and strides stay
+// right, the bytes being where they were). nullptr if that fails.
+GstBuffer *SrcState::copy_out(GstBuffer *buffer)
+{
+    const gsize size = gst_buffer_get_size(buffer);
+    GstBuffer *copy = nullptr;
+    if (size == 0) {
+        copy = gst_buffer_new();
+    } else {
+        if (!ensure_copy_pool(size))
+            return nullptr;
+        if (size < copy_pool_size_ / 4) {
+            // Far smaller than the pool's buffers (a stream of varying
+            // sizes): its own allocation, so that the memory downstream
+            // keeps stays within 4 times the bytes it keeps.
+            GstAllocationParams params;
+            gst_allocation_params_init(&params);
+            params.align = kCopyAlign;
+            copy = gst_buffer_new_allocate(nullptr, size, &params);
+        } else if (gst_buffer_pool_acquire_buffer(copy_pool_, &copy, nullptr) == GST_FLOW_OK) {
+            gst_buffer_set_size(copy, static_cast<gssize>(size));
+        }
+        if (!copy) {
+            GST_WARNING_OBJECT(src_, "no memory to copy a frame of %" G_GSIZE_FORMAT
+                               " bytes into; pushing it as it is", size);
+            return nullptr;
+        }
+        GstMapInfo out;
+        if (!gst_buffer_map(copy, &out, GST_MAP_WRITE)) {
+            gst_buffer_unref(copy);
+            return nullptr;
+        }
+        gst_buffer_extract(buffer, 0, out.data, size);
+        gst_buffer_unmap(copy, &out);
+    }
+    gst_buffer_copy_into(copy, buffer,
+                         static_cast<GstBufferCopyFlags>(GST_BUFFER_COPY_FLAGS |
+                                                         GST_BUFFER_COPY_TIMESTAMPS),
+                         0, static_cast<gsize>(-1));
+    // GST_BUFFER_COPY_META would leave out metas tagged "memory" (such as
+    // GstVideoMeta) because the memories are not copied; here the bytes
+    // are, at the same offsets, so every meta still holds: copy them all.
+    GstMetaTransformCopy whole = {FALSE, 0, static_cast<gsize>(-1)};
+    gpointer iter = nullptr;
+    while (GstMeta *meta = gst_buffer_iterate_meta(buffer, &iter)) {
+        if (meta->info->transform_func)
+            meta->info->transform_func(copy, meta, buffer, _gst_meta_transform_copy, &whole);
+    }
+    return copy;
+}
+
+// A pool whose buffers hold at least `size` bytes. Raw video and audio
+// have one size per caps and get it exactly; a stream of varying sizes
+// grows the pool by half at least each time, so it is rebuilt only a few
+// times. Buffers are plain memory aligned to kCopyAlign; the pool has no
+// upper bound, since downstream keeps as many as it likes, and recycles
+// them once released.
+bool SrcState::ensure_copy_pool(gsize size)
+{
+    if (copy_pool_ && size <= copy_pool_size_)
+        return true;
+    const gsize grown = copy_pool_size_ + copy_pool_size_ / 2; // 0 without a pool
+    drop_copy_pool();
+    if (size > G_MAXUINT) { // a pool's buffer size is a guint
+        GST_WARNING_OBJECT(src_, "frame of %" G_GSIZE_FORMAT " bytes too big for a copy pool",
+                           size);
+        return false;
+    }
+    const gsize want = std::min<gsize>(std::max(size, grown), G_MAXUINT);
+    GstBufferPool *pool = gst_buffer_pool_new();
+    GstStructure *config = gst_buffer_pool_get_config(pool);
+    GstCaps *caps = gst_pad_get_current_caps(GST_BASE_SRC_PAD(src_));
+    gst_buffer_pool_config_set_params(config, caps, static_cast<guint>(want), 0, 0);
+    if (caps)
+        gst_caps_unref(caps);
+    GstAllocationParams params;
+    gst_allocation_params_init(&params);
+    params.align = kCopyAlign;
+    gst_buffer_pool_config_set_allocator(config, nullptr, &params);
+    if (!gst_buffer_pool_set_config(pool, config) || !gst_buffer_pool_set_active(pool, TRUE)) {
+        GST_WARNING_OBJECT(src_, "cannot set up a copy pool of %" G_GSIZE_FORMAT "-byte buffers",
+                           want);
+        gst_object_unref(pool);
+        return false;
+    }
+    GST_DEBUG_OBJECT(src_, "copy pool of %" G_GSIZE_FORMAT "-byte buffers", want);
+    copy_pool_ = pool;
+    copy_pool_size_ = want;
+    return true;
+}
+
+// Buffers of the pool that are still downstream keep it alive; they are
+// freed instead of recycled once it is inactive.
+void SrcState::drop_copy_pool()
+{
+    if (!copy_pool_)
+        return;
+    gst_buffer_pool_set_active(copy_pool_, FALSE);
+    gst_object_unref(copy_pool_);
+    copy_pool_ = nullptr;
+    copy_pool_size_ = 0;
+}
+
+// Frames were lost (the producer dropped this consumer): tells downstream
+// that from the end of the last buffer up to `next` there is no data.
+// `next` carries DISCONT already.
+void SrcState::push_gap(GstBuffer *next)
+{
+    gap_pending_ = false;
+    const GstClockTime pts = GST_BUFFER_PTS(next);
+    if (!GST_CLOCK_TIME_IS_VALID(last_end_) || !GST_CLOCK_TIME_IS_VALID(pts) || pts <= last_end_)
+        return;
+    GST_DEBUG_OBJECT(src_, "gap of %" GST_TIME_FORMAT " at %" GST_TIME_FORMAT,
+                     GST_TIME_ARGS(pts - last_end_), GST_TIME_ARGS(last_end_));
+    gst_pad_push_event(GST_BASE_SRC_PAD(src_), gst_event_new_gap(last_end_, pts - last_end_));
+}
+
 // Counts and reports a frame that make_buffer dropped.
 void SrcState::reject_frame(uint64_t seq, const std::string &why)
 {
@@ -249,6 +401,12 @@ GstFlowReturn SrcState::create(GstBuffer **buffer)
         if (ret != GST_FLOW_OK)
             return ret; // `frame` is released here
         if (GstBuffer *out = make_buffer(std::move(frame))) {
+            out = limit_held(out);
+            if (gap_pending_)
+                push_gap(out);
+            if (GST_BUFFER_PTS_IS_VALID(out))
+                last_end_ = GST_BUFFER_PTS(out) +
+                            (GST_BUFFER_DURATION_IS_VALID(out) ? GST_BUFFER_DURATION(out) : 0);
             received_++;
             *buffer = out;
             return GST_FLOW_OK;

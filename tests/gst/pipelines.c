@@ -150,11 +150,11 @@ typedef struct
 } VideoRun;
 
 static VideoRun
-video_run (const gchar *pattern, const gchar *caps, SampleCheck check,
-    const gchar *channel)
+video_run_with (const gchar *pattern, const gchar *caps, SampleCheck check,
+    const gchar *channel, const gchar *consumer_props)
 {
   VideoRun run = { 0 };
-  GstElement *consumer = start_consumer (channel, NULL);
+  GstElement *consumer = start_consumer (channel, consumer_props);
   g_autofree gchar *desc = g_strdup_printf ("videotestsrc num-buffers=%d "
       "pattern=%s ! %s ! bipssink name=sink channel=%s "
       "wait-for-consumer=true sync=false", N_FRAMES, pattern, caps, channel);
@@ -180,6 +180,13 @@ video_run (const gchar *pattern, const gchar *caps, SampleCheck check,
   bt_stop (consumer);
   bt_remove_channel (channel);
   return run;
+}
+
+static VideoRun
+video_run (const gchar *pattern, const gchar *caps, SampleCheck check,
+    const gchar *channel)
+{
+  return video_run_with (pattern, caps, check, channel, NULL);
 }
 
 /* Proves: every videotestsrc frame arrives byte-identical, in order, with
@@ -349,7 +356,10 @@ check_readonly_slot (GstSample *sample, guint n, gpointer data)
 GST_START_TEST (test_consumer_memory_is_slot)
 {
   g_autofree gchar *channel = bt_channel_name ("readonly");
-  VideoRun run = video_run ("ball", VIDEO_CAPS, check_readonly_slot, channel);
+  /* appsink queues every frame until it is pulled: no hold limit here, so
+   * that the first frames are surely slots, not copies. */
+  VideoRun run = video_run_with ("ball", VIDEO_CAPS, check_readonly_slot,
+      channel, "policy=lossless max-held=1000");
   fail_unless_equals_int (run.frames->len, N_FRAMES);
   g_array_unref (run.frames);
 }
