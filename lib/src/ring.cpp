@@ -472,7 +472,10 @@ RingReader::Poll RingReader::try_next(FrameCopy &out, std::string *why)
         if (gone) {
             // Reused before we got it (a latest consumer losing a race, a
             // lossless one joining mid-publication) or unreadable: skip it.
+            // A lossless cursor moving on may free a slot the producer waits for.
             move_past(s, s + 1 - cursor_);
+            if (policy_ == Policy::Lossless)
+                ring_doorbell();
             continue;
         }
 
@@ -501,11 +504,11 @@ RingReader::Poll RingReader::try_next(FrameCopy &out, std::string *why)
         }
         out.meta.assign(view_.meta(slot), view_.meta(slot) + meta_size);
 
+        // Moving the cursor past s frees nothing a waiting producer could
+        // take: we hold s now. Its release rings the doorbell.
         move_past(s, s - cursor_);
         own_->received.store(own_->received.load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
-        if (policy_ == Policy::Lossless)
-            ring_doorbell();
         return Poll::Frame;
     }
 }
