@@ -65,9 +65,14 @@ left="$(ls -A "$BIPS_DIR")"
 # A live producer stopped by a signal leaves nothing behind either: SIGTERM
 # (gst-launch does not handle it: bips removes the name and dies of it) and
 # SIGINT (gst-launch stops the pipeline itself).
+# --foreground: timeout passes the signal to gst-launch only; without it,
+# it also sends it to the whole process group a moment later, and a second
+# SIGINT ends gst-launch by the default action once it has stopped handling
+# them (a double Ctrl-C; the name is then left as a dead channel, which the
+# next producer takes over and `bips clean` removes).
 for sig in TERM INT; do
   live="$channel-$sig"
-  timeout 60 gst-launch-1.0 videotestsrc is-live=true \
+  timeout --foreground 60 gst-launch-1.0 videotestsrc is-live=true \
     ! video/x-raw,format=RGBA,width=160,height=120,framerate=30/1 \
     ! bipssink channel="$live" >"$tmp/producer-$sig.log" 2>&1 &
   producer=$!
