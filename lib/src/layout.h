@@ -204,7 +204,9 @@ struct alignas(64) ConsumerShared {
     uint8_t pad1[32];
     // Read by the producer at every publish: on a line of its own, so the
     // counters above, written at every frame, do not bounce it.
-    alignas(64) AtomicU32 waiting;  // 1 while it sleeps on frame_futex (seq_cst)
+    alignas(64) AtomicU32 waiting;  // while it sleeps on frame_futex: a number
+                                    // new at each sleep, else 0 (seq_cst); the
+                                    // producer wakes each number once
     uint8_t pad2[60];
     // followed by bitmap_words AtomicU64: bit i set = holds slot i (seq_cst)
 };

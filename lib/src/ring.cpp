@@ -138,6 +138,13 @@ RingWriter::RingWriter(const RingView &view, Doorbell *bell) : view_(view), bell
     eos_count_ = EosMarker{view_.header()->eos_marker.load(std::memory_order_acquire)}.count();
     owned_.assign(g.bitmap_words, 0);
     scratch_.assign(g.bitmap_words, 0);
+    woken_.assign(g.max_consumers, 0);
+}
+
+void RingWriter::forget_consumer(uint32_t entry)
+{
+    if (entry < woken_.size())
+        woken_[entry] = 0;
 }
 
 bool RingWriter::owns(uint32_t slot) const
@@ -242,9 +249,22 @@ void RingWriter::publish(uint32_t slot, const FrameInfo &info, std::span<const s
     // seq_cst: pairs with each consumer's waiting flag (RingReader::prepare_wait).
     h->write_seq.store(seq + 1, std::memory_order_seq_cst);
     clear_bit(owned_, slot);
+    // Wake once per sleep: a consumer stays marked as sleeping until it
+    // runs again, and further wake-ups meanwhile would be system calls for
+    // nothing (a hostile number changing all the time costs us at most one
+    // per publish).
     bool waiting = false;
-    for (const ConsumerShared *c : consumers_)
-        waiting = waiting || (c && c->waiting.load(std::memory_order_seq_cst) != 0);
+    const size_t n = std::min(consumers_.size(), woken_.size());
+    for (size_t i = 0; i < n; ++i) {
+        const ConsumerShared *c = consumers_[i];
+        if (!c)
+            continue;
+        const uint32_t sleep = c->waiting.load(std::memory_order_seq_cst);
+        if (sleep != 0 && sleep != woken_[i]) {
+            woken_[i] = sleep;
+            waiting = true;
+        }
+    }
     if (waiting) {
         h->frame_futex.fetch_add(1, std::memory_order_seq_cst);
         futex_wake(&h->frame_futex);
@@ -538,8 +558,10 @@ void RingReader::release(uint32_t slot)
 uint32_t RingReader::prepare_wait()
 {
     // seq_cst: pairs with RingWriter::publish's store of write_seq and its
-    // scan of waiting flags: either it sees us waiting or we see its frame.
-    own_->waiting.store(1, std::memory_order_seq_cst);
+    // scan of waiting words: either it sees this sleep or we see its frame.
+    if (++sleep_ == 0)
+        sleep_ = 1;
+    own_->waiting.store(sleep_, std::memory_order_seq_cst);
     return view_.header()->frame_futex.load(std::memory_order_seq_cst);
 }
 

@@ -173,6 +173,8 @@ public:
     void finish_wait();
     // Wakes a producer sleeping for space (from any thread of this process).
     void wake_space();
+    // Entry `entry` has a new consumer: it has not been woken yet.
+    void forget_consumer(uint32_t entry);
 
     uint64_t published() const { return next_seq_; }
     // End-of-stream markers published so far.
@@ -189,6 +191,7 @@ private:
     uint64_t eos_count_ = 0;
     std::vector<uint64_t> owned_;   // process-local bitmap of WRITING slots
     std::vector<uint64_t> scratch_; // union of held bitmaps, per call
+    std::vector<uint32_t> woken_;   // by entry: the sleep it was woken from
 };
 
 // A frame as copied out of its descriptor, validated.
@@ -256,6 +259,7 @@ private:
     uint64_t corrupt_ = 0;
     uint32_t entry_ = UINT32_MAX;
     uint32_t drop_gen_ = 0;
+    uint32_t sleep_ = 0;   // number of the current sleep (waiting word)
 };
 
 } // namespace bips::detail

@@ -261,6 +261,7 @@ bool Service::on_join(Link &l, Received &r)
                 index = i;
         if (index != UINT32_MAX) {
             p_.joined[index] = state;
+            p_.writer.forget_consumer(index);
             p_.peers[index] = {peer_pid(l.sock.get()), r.msg.pid_ns};
             p_.consumer_total.fetch_add(1);
             start = p_.writer.published(); // honoured from here on

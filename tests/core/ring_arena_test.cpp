@@ -89,6 +89,7 @@ protected:
         readers[entry] = RingReader(view, state(entry), reinterpret_cast<Doorbell *>(bell->mem));
         readers[entry].init(policy, getpid());
         joined[entry] = state(entry);
+        writer->forget_consumer(entry);
         readers[entry].join(entry, writer->published(), uint32_t(writer->eos_count()));
         return readers[entry];
     }
