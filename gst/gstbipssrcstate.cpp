@@ -135,6 +135,9 @@ bool SrcState::start()
     reconnects_ = 0;
     copied_ = 0;
     last_skipped_ = 0;
+    skipped_before_ = 0;
+    have_last_seq_ = false;
+    count_lost_ = false;
     held_warned_ = false;
     last_end_ = GST_CLOCK_TIME_NONE;
     gap_pending_ = false;
@@ -350,6 +353,7 @@ GstFlowReturn SrcState::reattach(const std::string &why)
     GST_INFO_OBJECT(src_, "left channel '%s' (%s); waiting for its producer", s.channel.c_str(),
                     why.c_str());
     const uint64_t old_epoch = consumer_->epoch();
+    skipped_before_ += consumer_->skipped(); // the new attachment counts from 0
     reset_deadline();
     for (;;) {
         if (flushing())
@@ -365,8 +369,10 @@ GstFlowReturn SrcState::reattach(const std::string &why)
                                    "were lost; read faster or raise max-wait on its "
                                    "bipssink (%s)", s.channel.c_str(), why.c_str());
                 // Tell downstream that the time up to the next frame has no
-                // data (audio sinks fill it, muxers note it).
+                // data (audio sinks fill it, muxers note it), and count the
+                // frames in between as skipped.
                 gap_pending_ = true;
+                count_lost_ = have_last_seq_;
             }
             new_attachment();
             reject_reported_ = false;

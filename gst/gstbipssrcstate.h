@@ -121,6 +121,13 @@ private:
     bool caps_pushed_ = false;
     bool discont_ = true;
     uint64_t last_skipped_ = 0;
+    // skipped_ counts across attachments: what earlier attachments skipped,
+    // plus the frames lost when the producer dropped this consumer (the
+    // sequence numbers between the last frame before and the first after).
+    uint64_t skipped_before_ = 0;
+    uint64_t last_seq_ = 0;       // sequence of the last frame taken
+    bool have_last_seq_ = false;
+    bool count_lost_ = false;     // the next frame tells how many were lost
     GstClockTime ts_offset_ = 0; // added to frame times; see make_buffer
     GstVideoInfo layout_{};      // of the raw video caps pushed downstream
     bool have_layout_ = false;   // layout_ is valid (caps are raw video)

@@ -395,7 +395,12 @@ GstFlowReturn SrcState::create(GstBuffer **buffer)
             discont_ = true; // a latest reader jumped over frames
             last_skipped_ = skipped;
         }
-        skipped_ = skipped;
+        if (count_lost_ && frame.sequence() > last_seq_ + 1)
+            skipped_before_ += frame.sequence() - last_seq_ - 1;
+        count_lost_ = false;
+        last_seq_ = frame.sequence();
+        have_last_seq_ = true;
+        skipped_ = skipped_before_ + skipped;
 
         ret = update_caps(frame.stream_info_generation());
         if (ret != GST_FLOW_OK)

@@ -591,6 +591,16 @@ GST_START_TEST (test_dropped_consumer_gap_and_discont)
     last = e;
   }
   fail_unless_equals_int (losses, 1);
+  /* Every frame from its first on was either received or counted as
+   * skipped: the frames lost while it was dropped are in `skipped`. */
+  guint sstart = G_MAXUINT;
+  for (guint i = 0; i < log->len && sstart == G_MAXUINT; i++)
+    if (g_array_index (log, LogEntry, i).kind == LOG_BUFFER)
+      sstart = g_array_index (log, LogEntry, i).index;
+  const guint64 skipped = bt_stat_u64 (ssrc, "skipped");
+  g_print ("dropped consumer: first frame %u, %" G_GUINT64_FORMAT " received, %"
+      G_GUINT64_FORMAT " skipped\n", sstart, received, skipped);
+  fail_unless_equals_uint64 (received + skipped, n - sstart);
 
   bt_stop (producer);
   bt_stop (stalled);
