@@ -611,6 +611,84 @@ GST_START_TEST (test_dropped_consumer_gap_and_discont)
 }
 GST_END_TEST
 
+/* A lossless consumer whose pipeline is PAUSED for longer than the
+ * producer's max-wait: the producer waits for it only that long, drops it
+ * (a bus warning and `evicted` say so) and goes on; a second lossless and
+ * a latest consumer miss nothing; once PLAYING again the paused one
+ * attaches again and counts the frames it lost as skipped. */
+#define PAUSE_FRAMES 150
+
+GST_START_TEST (test_paused_lossless_consumer_past_the_bound)
+{
+  g_autofree gchar *channel = bt_channel_name ("paused");
+  g_autofree gchar *lossless = g_strdup_printf ("bipssrc name=src channel=%s "
+      "timeout=%d policy=lossless ! fakesink sync=false", channel, BT_WAIT_MS);
+  g_autofree gchar *latest = g_strdup_printf ("bipssrc name=src channel=%s "
+      "timeout=%d policy=latest ! fakesink sync=false", channel, BT_WAIT_MS);
+  GstElement *paused = bt_start (lossless);
+  GstElement *other = bt_start (lossless);
+  GstElement *newest = bt_start (latest);
+  g_autofree gchar *desc = g_strdup_printf ("videotestsrc is-live=true "
+      "num-buffers=%d ! " LIVE_CAPS " ! bipssink name=sink channel=%s "
+      "max-wait=300", PAUSE_FRAMES, channel);
+  GstElement *producer = bt_parse (desc);
+  GstElement *sink = bt_by_name (producer, "sink");
+  GstElement *psrc = bt_by_name (paused, "src");
+  bt_set_state (producer, GST_STATE_PLAYING);
+  fail_unless (bt_wait_stat_at_least (psrc, "received", 5, BT_WAIT_MS) >= 5);
+
+  gst_element_set_state (paused, GST_STATE_PAUSED);
+  fail_unless (bt_wait_stat_at_least (sink, "evicted", 1, BT_WAIT_MS) >= 1,
+      "the producer never dropped the paused consumer");
+  const guint64 at_drop = bt_stat_u64 (sink, "published");
+  fail_unless (bt_wait_stat_at_least (sink, "published", at_drop + 15,
+          BT_WAIT_MS) >= at_drop + 15, "the producer did not go on");
+  GstMessage *warning = bt_pop_message (producer, GST_MESSAGE_WARNING, 0);
+  fail_unless (warning != NULL, "no warning on the producer's bus");
+  gst_message_unref (warning);
+  bt_set_state (paused, GST_STATE_PLAYING);
+
+  bt_expect_eos (producer, BT_WAIT_MS);
+  bt_expect_eos (other, BT_WAIT_MS);
+  bt_expect_eos (newest, BT_WAIT_MS);
+  bt_expect_eos (paused, BT_WAIT_MS);
+  const guint64 published = bt_stat_u64 (sink, "published");
+  fail_unless_equals_uint64 (published, PAUSE_FRAMES);
+  GstElement *osrc = bt_by_name (other, "src");
+  GstElement *nsrc = bt_by_name (newest, "src");
+  g_print ("paused past the bound: published %" G_GUINT64_FORMAT ", evicted %"
+      G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " frames unread); paused one: %"
+      G_GUINT64_FORMAT " received, %" G_GUINT64_FORMAT " skipped, %"
+      G_GUINT64_FORMAT " reconnects; lossless: %" G_GUINT64_FORMAT
+      " received, %" G_GUINT64_FORMAT " skipped; latest: %" G_GUINT64_FORMAT
+      " received, %" G_GUINT64_FORMAT " skipped\n", published,
+      bt_stat_u64 (sink, "evicted"), bt_stat_u64 (sink, "evicted-frames"),
+      bt_stat_u64 (psrc, "received"), bt_stat_u64 (psrc, "skipped"),
+      bt_stat_u64 (psrc, "reconnects"), bt_stat_u64 (osrc, "received"),
+      bt_stat_u64 (osrc, "skipped"), bt_stat_u64 (nsrc, "received"),
+      bt_stat_u64 (nsrc, "skipped"));
+  /* Both others attached before the first frame. The lossless one got
+   * every frame; the latest one every frame it could take: the frames
+   * the live source had made while the producer waited come out in a
+   * burst, of which latest takes the newest (and counts the rest). */
+  fail_unless_equals_uint64 (bt_stat_u64 (osrc, "received"), published);
+  fail_unless_equals_uint64 (bt_stat_u64 (osrc, "reconnects"), 0);
+  fail_unless_equals_uint64 (bt_stat_u64 (nsrc, "received") +
+      bt_stat_u64 (nsrc, "skipped"), published);
+  fail_unless_equals_uint64 (bt_stat_u64 (nsrc, "reconnects"), 0);
+  /* The paused one lost frames and knows how many. */
+  fail_unless (bt_stat_u64 (psrc, "reconnects") >= 1);
+  fail_unless (bt_stat_u64 (psrc, "skipped") > 0);
+  fail_unless_equals_uint64 (bt_stat_u64 (psrc, "received") +
+      bt_stat_u64 (psrc, "skipped"), published);
+  bt_stop (producer);
+  bt_stop (paused);
+  bt_stop (other);
+  bt_stop (newest);
+  bt_remove_channel (channel);
+}
+GST_END_TEST
+
 static Suite *
 flow_suite (void)
 {
@@ -619,6 +697,7 @@ flow_suite (void)
   tcase_set_timeout (tc, 150);
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_latest_synced_keeps_up);
+  tcase_add_test (tc, test_paused_lossless_consumer_past_the_bound);
   tcase_add_test (tc, test_wav_to_filesink_keeps_every_sample);
   tcase_add_test (tc, test_variable_sizes_to_filesink);
   tcase_add_test (tc, test_fakesink_stays_zero_copy);
