@@ -303,8 +303,8 @@ static void gst_bips_sink_class_init(GstBipsSinkClass *klass)
         2, 1024, gstbips::kDefaultSlots, rw_ready);
     properties[PROP_SLOT_SIZE] = g_param_spec_uint64(
         "slot-size", "Slot size",
-        "Bytes per slot; 0 = the frame size of raw video caps (required for other caps). "
-        "Buffers larger than a slot are an error",
+        "Bytes per slot; 0 = estimated from the caps, and the channel grows for bigger "
+        "buffers. An explicit size is a hard limit: larger buffers are an error",
         0, G_MAXUINT64, 0, rw_ready);
     properties[PROP_PERMS] = g_param_spec_uint(
         "perms", "Permissions",
@@ -336,7 +336,7 @@ static void gst_bips_sink_class_init(GstBipsSinkClass *klass)
     properties[PROP_STATS] = g_param_spec_boxed(
         "stats", "Statistics",
         "Counters: published, zero-copy, copied (guint64 frames), consumers (guint), channel, "
-        "epoch, slots, slot-size, waited-ns, waiting-ns (time spent waiting for consumers), "
+        "epoch, slots, slot-size, grown (channels recreated for bigger buffers), waited-ns, waiting-ns (time spent waiting for consumers), "
         "evicted, evicted-frames (consumers dropped past max-wait, frames they had not read), "
         "and GstBaseSink's rendered, dropped, average-rate",
         GST_TYPE_STRUCTURE, ro);

@@ -168,6 +168,8 @@ GstFlowReturn SinkState::render(GstBuffer *buffer)
         if (!create_producer("", 0))
             return GST_FLOW_ERROR;
     }
+    if (gst_buffer_get_size(buffer) > producer_->slot_size() && !grow_for(gst_buffer_get_size(buffer)))
+        return GST_FLOW_ERROR;
     std::shared_ptr<bips::Producer> producer = producer_;
 
     if (s.wait_for_consumer) {

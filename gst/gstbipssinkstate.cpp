@@ -6,6 +6,8 @@
 
 #include "gstbipsutils.h"
 
+#include <gst/audio/audio.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -200,17 +202,46 @@ bool SinkState::create_producer(const std::string &stream_info, guint64 frame_si
     return true;
 }
 
+// The slot size to start from when slot-size is 0: raw video's frame size;
+// for raw audio 100 ms of samples (buffers are usually 10 to 40 ms); for
+// other caps with a width and height (JPEG, encoded video) one byte per
+// pixel; else 64 KiB. Buffers that turn out bigger grow the channel
+// (grow_for). `exact` tells whether the caps fix the size (raw video).
+static guint64 estimate_frame_size(GstCaps *caps, bool *exact)
+{
+    *exact = false;
+    GstStructure *st = caps && !gst_caps_is_empty(caps) ? gst_caps_get_structure(caps, 0) : nullptr;
+    if (!st)
+        return 64 * 1024;
+    GstVideoInfo vinfo;
+    if (gst_structure_has_name(st, "video/x-raw") && gst_video_info_from_caps(&vinfo, caps)) {
+        *exact = true;
+        return GST_VIDEO_INFO_SIZE(&vinfo);
+    }
+    GstAudioInfo ainfo;
+    if (gst_structure_has_name(st, "audio/x-raw") && gst_audio_info_from_caps(&ainfo, caps) &&
+        GST_AUDIO_INFO_RATE(&ainfo) > 0 && GST_AUDIO_INFO_BPF(&ainfo) > 0)
+        return std::max<guint64>(4096, guint64(GST_AUDIO_INFO_RATE(&ainfo)) *
+                                           GST_AUDIO_INFO_BPF(&ainfo) / 10);
+    gint width = 0, height = 0;
+    if (gst_structure_get_int(st, "width", &width) && gst_structure_get_int(st, "height", &height) &&
+        width > 0 && height > 0 && width <= 65536 && height <= 65536)
+        return std::max<guint64>(64 * 1024, guint64(width) * guint64(height));
+    return 64 * 1024;
+}
+
 bool SinkState::set_caps(GstCaps *caps)
 {
     const std::string info = caps_to_string(caps);
-    guint64 frame_size = 0;
-    GstVideoInfo vinfo;
-    GstStructure *st = gst_caps_get_structure(caps, 0);
-    if (st && gst_structure_has_name(st, "video/x-raw") && gst_video_info_from_caps(&vinfo, caps))
-        frame_size = GST_VIDEO_INFO_SIZE(&vinfo);
+    bool exact = false;
+    const guint64 estimate = estimate_frame_size(caps, &exact);
+    // Only raw video says how big every frame is; other streams grow the
+    // channel on demand (grow_for) instead of at a caps change.
+    const guint64 frame_size = exact ? estimate : 0;
+    stream_info_ = info;
 
     if (!producer_)
-        return create_producer(info, frame_size);
+        return create_producer(info, estimate);
 
     if (frame_size <= producer_->slot_size()) {
         // Frames published from now on carry the new caps.
@@ -236,10 +267,19 @@ bool SinkState::set_caps(GstCaps *caps)
         return false;
     }
 
-    // The frame grew: recreate the channel with bigger slots. Consumers see
-    // the old producer go and re-attach to the new one (new caps included).
     GST_INFO_OBJECT(sink_, "frame size %" G_GUINT64_FORMAT " exceeds the slots of '%s', "
                     "recreating the channel", frame_size, channel.c_str());
+    return recreate_producer(info, frame_size);
+}
+
+// Recreates the channel with slots of at least `frame_size` bytes. Consumers
+// see the old producer go (after reading what it published) and attach to
+// the new one; the new one waits (bounded) until as many consumers are
+// back, so that lossless readers lose nothing. Streaming thread.
+bool SinkState::recreate_producer(const std::string &info, guint64 frame_size)
+{
+    const std::string channel = producer_->name();
+    const guint consumers_before = producer_->consumer_count();
     std::weak_ptr<bips::Producer> old = producer_;
     drop_producer();
     const auto deadline = std::chrono::steady_clock::now() + kRecreateGrace;
@@ -254,7 +294,48 @@ bool SinkState::set_caps(GstCaps *caps)
                           ("the old producer is still referenced by live GstMemory"));
         return false;
     }
-    return create_producer(info, frame_size);
+    if (!create_producer(info, frame_size))
+        return false;
+    // Give the consumers of the old channel time to come over before the
+    // first frame, as long as max-wait would have let them hold us up.
+    const SinkSettings s = snapshot_settings();
+    const auto bound = std::chrono::milliseconds(s.max_wait_ms ? s.max_wait_ms : kMaxWaitLimitMs);
+    const auto until = std::chrono::steady_clock::now() + bound;
+    while (producer_->consumer_count() < consumers_before &&
+           std::chrono::steady_clock::now() < until && !flushing())
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return true;
+}
+
+// A buffer of `size` bytes does not fit the slots: with slot-size 0 the
+// channel grows (to the buffer, and by half at least, so a stream of
+// growing buffers recreates it only a few times); with an explicit
+// slot-size it is an error. Streaming thread, before render takes its
+// reference to the producer.
+bool SinkState::grow_for(gsize size)
+{
+    const SinkSettings s = snapshot_settings();
+    const guint64 slot_size = producer_->slot_size();
+    if (s.slot_size != 0) {
+        GST_ELEMENT_ERROR(sink_, RESOURCE, NO_SPACE_LEFT,
+                          ("buffer of %" G_GSIZE_FORMAT " bytes does not fit the %"
+                           G_GUINT64_FORMAT "-byte slots of channel '%s'; set slot-size=%"
+                           G_GSIZE_FORMAT " (or larger) on bipssink, or 0 to let the channel grow",
+                           size, slot_size, producer_->name().c_str(), size),
+                          ("slot-size %" G_GUINT64_FORMAT, s.slot_size));
+        return false;
+    }
+    const guint64 want = std::max<guint64>(size, slot_size + slot_size / 2);
+    if (grown_.fetch_add(1) == 0)
+        GST_WARNING_OBJECT(sink_, "a buffer of %" G_GSIZE_FORMAT " bytes does not fit the %"
+                           G_GUINT64_FORMAT "-byte slots of channel '%s': recreating it with "
+                           "slots of %" G_GUINT64_FORMAT " bytes (consumers follow; counted in "
+                           "stats as grown; set slot-size to the largest buffer to avoid it)",
+                           size, slot_size, producer_->name().c_str(), want);
+    else
+        GST_INFO_OBJECT(sink_, "growing channel '%s' to %" G_GUINT64_FORMAT "-byte slots",
+                        producer_->name().c_str(), want);
+    return recreate_producer(stream_info_, want);
 }
 
 void SinkState::end_of_stream()
@@ -310,7 +391,8 @@ GstStructure *SinkState::stats()
         G_TYPE_UINT, consumers, "channel", G_TYPE_STRING, channel.c_str(), "epoch",
         G_TYPE_UINT64, epoch, "slots", G_TYPE_UINT, slots, "slot-size", G_TYPE_UINT64,
         slot_size, "waited-ns", G_TYPE_UINT64, guint64(info.producer_waited_ns), "waiting-ns",
-        G_TYPE_UINT64, guint64(info.producer_waiting_ns), "evicted", G_TYPE_UINT64,
+        G_TYPE_UINT64, guint64(info.producer_waiting_ns), "grown", G_TYPE_UINT64, grown_.load(),
+        "evicted", G_TYPE_UINT64,
         guint64(info.evictions), "evicted-frames", G_TYPE_UINT64, guint64(info.eviction_frames),
         nullptr);
     // GstBaseSink's own counters (rendered, dropped, average-rate).

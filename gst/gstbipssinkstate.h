@@ -52,7 +52,7 @@ inline constexpr guint64 kMaxWaitLimitMs = G_MAXINT64 / 1000000;
 struct SinkSettings {
     std::string channel;
     guint slots = kDefaultSlots;
-    guint64 slot_size = 0; // 0: derived from the caps (raw video)
+    guint64 slot_size = 0; // 0: derived from the caps, grown as buffers need
     guint perms = kDefaultPerms;
     guint64 max_wait_ms = kDefaultMaxWaitMs; // 0: wait forever
     bool allow_copy = true;
@@ -83,6 +83,8 @@ public:
 private:
     SinkSettings snapshot_settings();
     bool create_producer(const std::string &stream_info, guint64 frame_size);
+    bool recreate_producer(const std::string &stream_info, guint64 frame_size);
+    bool grow_for(gsize size);
     void drop_producer();
     bool flushing();
     GstFlowReturn wait_for_consumer(const std::shared_ptr<bips::Producer> &producer);
@@ -116,9 +118,13 @@ private:
     std::set<std::pair<uint32_t, int32_t>> known_;
     guint64 known_generation_ = 0;
 
+    // Streaming thread only: the caps of the channel, as its stream info.
+    std::string stream_info_;
+
     std::atomic<guint64> published_{0};
     std::atomic<guint64> zero_copy_{0};
     std::atomic<guint64> copied_{0};
+    std::atomic<guint64> grown_{0}; // channels recreated for bigger buffers
 };
 
 } // namespace gstbips

@@ -598,6 +598,64 @@ GST_START_TEST (test_non_video_caps)
 }
 GST_END_TEST
 
+/* Proves: without slot-size any caps work and a buffer bigger than the
+ * slots never ends the stream: the channel grows (counted in `grown`) and
+ * the lossless consumer follows, losing nothing. JPEG-like and raw audio
+ * caps, buffers of 1 KiB, then 100 KiB, then 3 MiB, then 1 KiB again. */
+static void
+check_growth (const gchar *caps_text)
+{
+  g_autofree gchar *channel = bt_channel_name ("grow");
+  static const gsize sizes[] = { 1024, 1024, 100 * 1024, 100 * 1024,
+    100 * 1024, 3 << 20, 3 << 20, 3 << 20, 1024, 1024
+  };
+  GstElement *consumer = start_consumer (channel, NULL);
+  GstElement *producer = start_appsrc_producer (channel,
+      "wait-for-consumer=true");
+  GstCaps *caps = gst_caps_from_string (caps_text);
+  gchar *sha[G_N_ELEMENTS (sizes)];
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    GstBuffer *buf = indexed_buffer (i, sizes[i]);
+    GstMapInfo map;
+    fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+    sha[i] = g_compute_checksum_for_data (G_CHECKSUM_SHA1, map.data,
+        map.size);
+    gst_buffer_unmap (buf, &map);
+    push_sample (producer, buf, caps);
+  }
+  end_stream (producer);
+
+  GArray *frames = consume_all (consumer, NULL, NULL);
+  bt_expect_eos (producer, BT_WAIT_MS);
+  GstElement *sink = bt_by_name (producer, "sink");
+  g_print ("%s: %u of %u buffers byte-exact after growing %" G_GUINT64_FORMAT
+      " times to %" G_GUINT64_FORMAT "-byte slots\n", caps_text, frames->len,
+      (guint) G_N_ELEMENTS (sizes), bt_stat_u64 (sink, "grown"),
+      bt_stat_u64 (sink, "slot-size"));
+  fail_unless_equals_int (frames->len, G_N_ELEMENTS (sizes));
+  for (guint i = 0; i < frames->len; i++) {
+    Frame *f = &g_array_index (frames, Frame, i);
+    fail_unless_equals_string (f->sha1, sha[i]);
+    g_free (sha[i]);
+  }
+  fail_unless (bt_stat_u64 (sink, "grown") >= 2, "the channel never grew");
+  fail_unless (bt_stat_u64 (sink, "slot-size") >= (3 << 20));
+  g_array_unref (frames);
+  gst_caps_unref (caps);
+  bt_stop (producer);
+  bt_stop (consumer);
+  bt_remove_channel (channel);
+}
+
+GST_START_TEST (test_buffers_grow_the_channel)
+{
+  check_growth ("image/jpeg,width=64,height=64,framerate=30/1");
+  check_growth ("audio/x-raw,format=S16LE,rate=8000,channels=1,"
+      "layout=interleaved");
+}
+GST_END_TEST
+
 /* Proves: on one channel a lossless consumer gets every frame while a
  * latest consumer whose downstream holds its buffers neither wedges the
  * producer nor gets everything; its `skipped` covers the gaps it saw. */
@@ -685,6 +743,7 @@ pipelines_suite (void)
   tcase_add_test (tc, test_video_meta_and_flags);
   tcase_add_test (tc, test_caps_change);
   tcase_add_test (tc, test_non_video_caps);
+  tcase_add_test (tc, test_buffers_grow_the_channel);
   tcase_add_test (tc, test_two_policies);
   return s;
 }
