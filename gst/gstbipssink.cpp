@@ -37,7 +37,8 @@
  * max-wait=0 the sink waits for its lossless consumers however long it
  * takes.
  *
- * Timestamps are published as absolute clock times; EOS is published too,
+ * Timestamps are published as absolute times on CLOCK_MONOTONIC (converted
+ * from the pipeline's clock when it runs another one); EOS is published too,
  * so consumers end their streams.
  *
  * ## Example launch lines (pipelines/producer.sh, pipelines/producer-camera.sh)

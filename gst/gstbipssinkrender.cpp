@@ -67,15 +67,18 @@ bips::FrameInfo SinkState::frame_info(GstBuffer *buffer)
 {
     // Timestamps cross the channel as absolute clock times: running time of
     // our segment plus our base time. bipssrc subtracts its own base time.
+    // On a pipeline clock other than the monotonic system clock the times
+    // are moved onto CLOCK_MONOTONIC, the channel's time base.
     const GstSegment *segment = &sink_->segment;
     const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(sink_));
+    const int64_t to_monotonic = monotonic_offset(GST_ELEMENT(sink_));
     auto absolute = [&](GstClockTime t) -> uint64_t {
         if (!GST_CLOCK_TIME_IS_VALID(t) || segment->format != GST_FORMAT_TIME)
             return bips::kNoTime;
         GstClockTime rt = gst_segment_to_running_time(segment, GST_FORMAT_TIME, t);
         if (!GST_CLOCK_TIME_IS_VALID(rt))
             return bips::kNoTime;
-        return rt + base;
+        return shift_time(rt + base, to_monotonic, bips::kNoTime);
     };
     bips::FrameInfo fi;
     fi.size = gst_buffer_get_size(buffer);

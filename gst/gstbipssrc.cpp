@@ -14,9 +14,9 @@
  * change of the producer is pushed downstream before the first frame that
  * has them.
  *
- * bipssrc is a live source. Timestamps are the producer's absolute clock
- * times mapped to this pipeline's running time (both pipelines use the
- * monotonic system clock by default). It reports the producer pipeline's
+ * bipssrc is a live source. Timestamps are the producer's absolute times
+ * (on CLOCK_MONOTONIC, whatever clock the producer ran) mapped to this
+ * pipeline's clock and running time. It reports the producer pipeline's
  * latency (at least one frame, from the caps framerate), so a sink that
  * syncs renders each frame just after it was published. A frame stamped
  * shortly before this pipeline started (within that latency and one frame)

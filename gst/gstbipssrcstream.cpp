@@ -152,8 +152,13 @@ GstBuffer *SrcState::make_buffer(bips::Frame &&frame)
     //   where a frame published now belongs (now minus our latency), and
     //   the frames after it keep the producer's spacing. Every attach
     //   resets the shift.
+    // The channel's times are CLOCK_MONOTONIC; a pipeline on another clock
+    // gets them on its own clock first.
+    const int64_t from_monotonic = -monotonic_offset(GST_ELEMENT(src_));
+    const uint64_t pts = shift_time(fi.pts, from_monotonic, bips::kNoTime);
+    const uint64_t dts = shift_time(fi.dts, from_monotonic, bips::kNoTime);
     const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(src_));
-    const uint64_t anchor = fi.pts != bips::kNoTime ? fi.pts : fi.dts;
+    const uint64_t anchor = pts != bips::kNoTime ? pts : dts;
     if (anchor != bips::kNoTime && GST_CLOCK_TIME_IS_VALID(base) && anchor + ts_offset_ < base) {
         GstClockTime min_latency = 0, max_latency = 0;
         latency(&min_latency, &max_latency);
@@ -172,8 +177,8 @@ GstBuffer *SrcState::make_buffer(bips::Frame &&frame)
             return GST_CLOCK_TIME_NONE;
         return t + ts_offset_ > base ? t + ts_offset_ - base : 0;
     };
-    GST_BUFFER_PTS(buffer) = running(fi.pts);
-    GST_BUFFER_DTS(buffer) = running(fi.dts);
+    GST_BUFFER_PTS(buffer) = running(pts);
+    GST_BUFFER_DTS(buffer) = running(dts);
     GST_BUFFER_DURATION(buffer) = fi.duration == bips::kNoTime ? GST_CLOCK_TIME_NONE : fi.duration;
     GST_BUFFER_FLAG_SET(buffer, fi.flags & kRestoredFlagsMask);
     if (discont_) {
