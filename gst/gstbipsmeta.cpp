@@ -24,6 +24,12 @@ constexpr uint32_t kMagic = fourcc('B', 'M', 'T', '1');
 constexpr uint16_t kVersion = 1;
 constexpr uint32_t kTagVideoMeta = fourcc('V', 'M', 'E', 'T');
 constexpr uint32_t kTagLatency = fourcc('P', 'L', 'A', 'T');
+constexpr uint32_t kTagOffsets = fourcc('O', 'F', 'F', 'S');
+
+struct OffsetsRecord {
+    uint64_t offset;
+    uint64_t offset_end;
+};
 constexpr int kMaxPlanes = 4;
 static_assert(GST_VIDEO_MAX_PLANES == kMaxPlanes);
 
@@ -99,7 +105,10 @@ std::vector<std::byte> serialize_meta(GstBuffer *buffer, GstClockTime latency)
     VideoMetaRecord video;
     const bool have_video = video_record(buffer, &video);
     const bool have_latency = GST_CLOCK_TIME_IS_VALID(latency) && latency > 0;
-    const uint16_t count = uint16_t(have_video) + uint16_t(have_latency);
+    const OffsetsRecord offsets{GST_BUFFER_OFFSET(buffer), GST_BUFFER_OFFSET_END(buffer)};
+    const bool have_offsets =
+        offsets.offset != GST_BUFFER_OFFSET_NONE || offsets.offset_end != GST_BUFFER_OFFSET_NONE;
+    const uint16_t count = uint16_t(have_video) + uint16_t(have_latency) + uint16_t(have_offsets);
     if (!count)
         return out;
     append(out, BlobHeader{kMagic, kVersion, count});
@@ -107,6 +116,8 @@ std::vector<std::byte> serialize_meta(GstBuffer *buffer, GstClockTime latency)
         append_record(out, kTagVideoMeta, video);
     if (have_latency)
         append_record(out, kTagLatency, uint64_t(latency));
+    if (have_offsets)
+        append_record(out, kTagOffsets, offsets);
     return out;
 }
 
@@ -244,7 +255,7 @@ void add_video_meta(GstBuffer *buffer, const VideoMetaRecord &rec, GstVideoForma
 // Decodes a blob. False with *why set if it is not one of ours or is
 // malformed.
 bool decode_blob(std::span<const std::byte> blob, std::optional<VideoMetaRecord> *video,
-                 GstClockTime *producer_latency, std::string *why)
+                 FrameExtras *decoded, std::string *why)
 {
     BlobHeader header;
     if (blob.size() < sizeof(header)) {
@@ -290,7 +301,17 @@ bool decode_blob(std::span<const std::byte> blob, std::optional<VideoMetaRecord>
             }
             std::memcpy(&latency, blob.data() + pos, sizeof(latency));
             if (latency < GST_CLOCK_TIME_NONE)
-                *producer_latency = latency;
+                decoded->producer_latency = latency;
+        }
+        if (rh.tag == kTagOffsets) {
+            OffsetsRecord rec;
+            if (rh.length < sizeof(rec)) {
+                *why = "malformed offsets record";
+                return false;
+            }
+            std::memcpy(&rec, blob.data() + pos, sizeof(rec));
+            decoded->offset = rec.offset; // any value is a valid offset
+            decoded->offset_end = rec.offset_end;
         }
         pos += rh.length;
         pos = pad8(pos) <= blob.size() ? pad8(pos) : blob.size();
@@ -309,10 +330,10 @@ FrameVerdict apply_meta(GstBuffer *buffer, std::span<const std::byte> blob,
     // Decode every record first, apply afterwards: a malformed blob adds
     // nothing.
     std::optional<VideoMetaRecord> video;
-    GstClockTime producer_latency = GST_CLOCK_TIME_NONE;
-    if (!blob.empty() && !decode_blob(blob, &video, &producer_latency, why)) {
+    FrameExtras decoded;
+    if (!blob.empty() && !decode_blob(blob, &video, &decoded, why)) {
         video.reset();
-        producer_latency = GST_CLOCK_TIME_NONE;
+        decoded = FrameExtras{};
     }
 
     GstVideoFormat format = GST_VIDEO_FORMAT_UNKNOWN;
@@ -339,7 +360,9 @@ FrameVerdict apply_meta(GstBuffer *buffer, std::span<const std::byte> blob,
     }
     if (video)
         add_video_meta(buffer, *video, format);
-    extras->producer_latency = producer_latency;
+    GST_BUFFER_OFFSET(buffer) = decoded.offset;
+    GST_BUFFER_OFFSET_END(buffer) = decoded.offset_end;
+    *extras = decoded;
     return FrameVerdict::Use;
 }
 

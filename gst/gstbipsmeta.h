@@ -15,8 +15,10 @@
 // the format travels by name, not by enum value, so two GStreamer versions
 // can talk. Tag "PLAT" carries the producer pipeline's latency (u64 ns):
 // bipssink publishes a frame up to that long after its timestamp, so
-// bipssrc adds it to the latency it reports. Readers skip unknown tags, so
-// later versions can add records.
+// bipssrc adds it to the latency it reports. Tag "OFFS" carries the
+// buffer's offset and offset-end (two u64, GST_BUFFER_OFFSET_NONE when
+// unset): sample or frame counts for audio and video, byte positions for
+// others. Readers skip unknown tags, so later versions can add records.
 #pragma once
 
 #include <gst/gst.h>
@@ -32,6 +34,8 @@ namespace gstbips {
 // What a blob says besides metadata attached to the buffer.
 struct FrameExtras {
     GstClockTime producer_latency = GST_CLOCK_TIME_NONE;
+    guint64 offset = GST_BUFFER_OFFSET_NONE;     // also set on the buffer
+    guint64 offset_end = GST_BUFFER_OFFSET_NONE; // also set on the buffer
 };
 
 // The blob describing `buffer`'s metadata and the producer's `latency`

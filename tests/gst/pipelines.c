@@ -656,6 +656,33 @@ GST_START_TEST (test_buffers_grow_the_channel)
 }
 GST_END_TEST
 
+/* Proves: buffer offsets travel with every stream: raw audio's sample
+ * counts arrive as audiotestsrc set them (they arrived as -1 before). */
+GST_START_TEST (test_offsets_travel)
+{
+  g_autofree gchar *channel = bt_channel_name ("offsets");
+  GstElement *consumer = start_consumer (channel, NULL);
+  g_autofree gchar *desc = g_strdup_printf ("audiotestsrc num-buffers=10 "
+      "samplesperbuffer=480 ! audio/x-raw,format=S16LE,rate=48000,channels=1 "
+      "! bipssink channel=%s wait-for-consumer=true sync=false", channel);
+  GstElement *producer = bt_start (desc);
+  GstAppSink *out = GST_APP_SINK (bt_by_name (consumer, "out"));
+  for (guint i = 0; i < 10; i++) {
+    GstSample *sample = gst_app_sink_try_pull_sample (out,
+        BT_WAIT_MS * GST_MSECOND);
+    fail_unless (sample != NULL, "no buffer %u", i);
+    GstBuffer *buf = gst_sample_get_buffer (sample);
+    fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), i * 480);
+    fail_unless_equals_uint64 (GST_BUFFER_OFFSET_END (buf), (i + 1) * 480);
+    gst_sample_unref (sample);
+  }
+  bt_expect_eos (producer, BT_WAIT_MS);
+  bt_stop (producer);
+  bt_stop (consumer);
+  bt_remove_channel (channel);
+}
+GST_END_TEST
+
 /* Proves: on one channel a lossless consumer gets every frame while a
  * latest consumer whose downstream holds its buffers neither wedges the
  * producer nor gets everything; its `skipped` covers the gaps it saw. */
@@ -743,6 +770,7 @@ pipelines_suite (void)
   tcase_add_test (tc, test_video_meta_and_flags);
   tcase_add_test (tc, test_caps_change);
   tcase_add_test (tc, test_non_video_caps);
+  tcase_add_test (tc, test_offsets_travel);
   tcase_add_test (tc, test_buffers_grow_the_channel);
   tcase_add_test (tc, test_two_policies);
   return s;
