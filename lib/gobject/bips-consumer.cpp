@@ -309,7 +309,8 @@ static void bips_consumer_class_init(BipsConsumerClass *klass)
      * released, including those a NumPy view keeps alive). Each keeps its
      * slot from the producer; past the limit the next read fails with
      * %BIPS_ERROR_TOO_MANY_HELD and takes nothing. 0 takes the default,
-     * (slots - 2) / 3 and at least 1; %G_MAXUINT removes the limit.
+     * (slots - 2) / 3 and at least 2 (so that a program may keep the
+     * previous frame while it reads the next); %G_MAXUINT removes the limit.
      */
     properties[PROP_MAX_HELD] =
         g_param_spec_uint("max-held", "Max held", "Frames this consumer may hold at once",

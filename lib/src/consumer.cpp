@@ -406,7 +406,8 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
     auto &reader = d.att->reader;
     const uint32_t limit = d.options.max_held != 0
                                ? d.options.max_held
-                               : default_max_held(reader.view().geometry().slot_count);
+                               : std::max<uint32_t>(2, default_max_held(
+                                                          reader.view().geometry().slot_count));
     if (limit != kUnlimitedHeld && d.att->held.load(std::memory_order_relaxed) >= limit)
         return make_error(Errc::TooManyHeld,
                           "this consumer of channel '" + d.name + "' already holds " +

@@ -209,7 +209,8 @@ class Consumer:
     frames (a list, a batch, a queue) would starve the ring. Past the limit
     next() raises bips.TooManyHeld and takes nothing: release a frame, or
     keep a copy (``frame.array.copy()``) instead of the view. 0 takes the
-    default, (slots - 2) / 3 and at least 1 (2 for the default 8 slots);
+    default, (slots - 2) / 3 and at least 2, so that the previous frame's
+    array may live on while the next is read (2 for 4 or 8 slots);
     bips.UNLIMITED_HELD removes the limit (the producer's max_wait then
     drops a consumer that holds it back too long).
 

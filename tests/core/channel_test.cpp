@@ -320,6 +320,21 @@ TEST(Channel, HoldLimitRefusesOneFrameTooMany)
     ASSERT_TRUE(IsOk(third));
     EXPECT_EQ(third->sequence(), 2u) << "the refusal took nothing";
 
+    // On a small ring a program still gets 2: enough to keep the previous
+    // frame while reading the next (`frame = next()` in a loop).
+    const std::string small = unique_name("held-small");
+    CREATE_PRODUCER(small_producer, small, small_options(4));
+    auto reader = Consumer::attach(small, {}, kLong);
+    ASSERT_TRUE(IsOk(reader));
+    for (uint64_t i = 0; i < 3; ++i)
+        ASSERT_TRUE(IsOk(publish_pattern(*small_producer, i, 64)));
+    Frame previous;
+    for (uint64_t i = 0; i < 3; ++i) {
+        auto f = reader.value()->next(kLong);
+        ASSERT_TRUE(IsOk(f)) << "frame " << i;
+        previous = std::move(f).value();
+    }
+
     std::vector<Frame> all;
     for (int i = 0; i < 4; ++i) {
         auto f = keeps_all.value()->next(kLong);

@@ -33,8 +33,10 @@ struct ConsumerOptions {
     // program that keeps frames (a queue, a batch, a list of NumPy views)
     // would starve the ring: past this limit next() refuses with
     // TooManyHeld instead of taking another slot. 0 takes
-    // default_max_held() of the channel's slot count; kUnlimitedHeld
-    // disables the check (the producer's max_wait still bounds the harm).
+    // default_max_held() of the channel's slot count, but at least 2, so
+    // that a program may keep the previous frame while it reads the next
+    // (`frame = next()` in a loop); kUnlimitedHeld disables the check (the
+    // producer's max_wait still bounds the harm).
     uint32_t max_held = 0;
 };
 
