@@ -5,7 +5,8 @@
 # the same with a queue (two threads), bipssink -> bipssrc and shmsink ->
 # shmsrc across two processes.
 # Prints frames/s, the ratio to the in-process rate, the consumer's CPU time
-# per frame and bipssink's zero-copy/copied counters. Nothing is asserted.
+# per frame, the frames copied by bipssink (into a slot) and by bipssrc (out
+# of one, past max-held), and bipssink's zero-copy count. Nothing is asserted.
 #
 # Usage: tests/bench/gst_compare.sh [BUILD_DIR]   (default: build)
 # Env:   RUNS (default 3), FRAMES_1080 (1500), FRAMES_4K (300), WARMUP (12),
@@ -141,7 +142,9 @@ run_bips() { # N W H [bipssrc options]
   local received
   received=$(field received <"$tmp/consumer.out")
   [[ "$received" == "$1" ]] || { echo "bips consumer received ${received:-?} of $1" >&2; return; }
-  awk -v c="$(field copied <<<"$stats")" -v z="$(field zero-copy <<<"$stats")" \
+  # copied: bipssink's (into a slot) + bipssrc's (out of one, max-held)
+  awk -v c="$(field copied <<<"$stats")+$(field copied <"$tmp/consumer.out")" \
+    -v z="$(field zero-copy <<<"$stats")" \
     'NR == 1 { print $1, $2, $3, $4, c, z }' "$tmp/consumer.out"
 }
 
@@ -219,8 +222,8 @@ summary() { # kind size N
 
 printf "gst_compare: median of %s rounds, %s CPUs, GStreamer %s\n" "$runs" "$(nproc)" \
   "$(gst-launch-1.0 --gst-version | awk '{ print $NF; exit }')"
-row() { printf "%-5s %-32s %9s %9s %6s %13s %7s %9s %5s\n" "$@"; }
-row size path "fps(all)" "fps(warm)" ratio "cons.µs/frame" copied zero-copy ok
+row() { printf "%-5s %-32s %9s %9s %6s %13s %16s %9s %5s\n" "$@"; }
+row size path "fps(all)" "fps(warm)" ratio "cons.µs/frame" "copied(sink+src)" zero-copy ok
 kinds="inproc inproc_queue bips shm"
 ((anticipate > 0)) && kinds="inproc inproc_queue bips bips_anticipate shm"
 kinds="${KINDS:-$kinds}"
