@@ -557,6 +557,24 @@ GST_START_TEST (test_caps_change)
 }
 GST_END_TEST
 
+/* Pushes buffers of @sizes (indexed_buffer) with @caps, then EOS; fills
+ * @sha with the SHA-1 of each (the caller frees them). */
+static void
+push_indexed (GstElement *producer, const gsize *sizes, guint n, GstCaps *caps,
+    gchar **sha)
+{
+  for (guint i = 0; i < n; i++) {
+    GstBuffer *buf = indexed_buffer (i, sizes[i]);
+    GstMapInfo map;
+    fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+    sha[i] = g_compute_checksum_for_data (G_CHECKSUM_SHA1, map.data,
+        map.size);
+    gst_buffer_unmap (buf, &map);
+    push_sample (producer, buf, caps);
+  }
+  end_stream (producer);
+}
+
 /* Proves: caps are ANY: a non-video stream with an explicit slot-size
  * crosses with its caps and every frame's own size and bytes. */
 GST_START_TEST (test_non_video_caps)
@@ -569,16 +587,7 @@ GST_START_TEST (test_non_video_caps)
   GstCaps *caps = gst_caps_from_string ("application/x-bips-test,answer=42");
   gchar *sha[G_N_ELEMENTS (sizes)];
 
-  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
-    GstBuffer *buf = indexed_buffer (i, sizes[i]);
-    GstMapInfo map;
-    fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
-    sha[i] = g_compute_checksum_for_data (G_CHECKSUM_SHA1, map.data,
-        map.size);
-    gst_buffer_unmap (buf, &map);
-    push_sample (producer, buf, caps);
-  }
-  end_stream (producer);
+  push_indexed (producer, sizes, G_N_ELEMENTS (sizes), caps, sha);
 
   GArray *frames = consume_all (consumer, NULL, NULL);
   fail_unless_equals_int (frames->len, G_N_ELEMENTS (sizes));
@@ -615,16 +624,7 @@ check_growth (const gchar *caps_text)
   GstCaps *caps = gst_caps_from_string (caps_text);
   gchar *sha[G_N_ELEMENTS (sizes)];
 
-  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
-    GstBuffer *buf = indexed_buffer (i, sizes[i]);
-    GstMapInfo map;
-    fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
-    sha[i] = g_compute_checksum_for_data (G_CHECKSUM_SHA1, map.data,
-        map.size);
-    gst_buffer_unmap (buf, &map);
-    push_sample (producer, buf, caps);
-  }
-  end_stream (producer);
+  push_indexed (producer, sizes, G_N_ELEMENTS (sizes), caps, sha);
 
   GArray *frames = consume_all (consumer, NULL, NULL);
   bt_expect_eos (producer, BT_WAIT_MS);
