@@ -88,8 +88,6 @@ public:
     uint64_t epoch = 0;
     uint32_t entry = 0;
     int fork_token = -1;
-    // Frames of this attachment not yet released (any thread).
-    std::atomic<uint32_t> held{0};
 };
 
 // Connects to `name` and joins as a consumer with `policy`. Errors: those
@@ -298,7 +296,6 @@ std::optional<Result<Frame>> ConsumerImpl::handle(RingReader::Poll poll, FrameCo
         info_gen = gen;
     }
     Frame f;
-    att->held.fetch_add(1, std::memory_order_relaxed);
     f.att_ = att;
     f.data_ = att->view.slot_data(fc.slot);
     f.info_ = fc.info;
@@ -345,7 +342,6 @@ void Frame::release() noexcept
 {
     if (!att_)
         return;
-    att_->held.fetch_sub(1, std::memory_order_relaxed);
     att_->reader.release(slot_);
     att_.reset();
     data_ = nullptr;
@@ -408,7 +404,7 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
                                ? d.options.max_held
                                : std::max<uint32_t>(2, default_max_held(
                                                           reader.view().geometry().slot_count));
-    if (limit != kUnlimitedHeld && d.att->held.load(std::memory_order_relaxed) >= limit)
+    if (limit != kUnlimitedHeld && reader.held() >= limit)
         return make_error(Errc::TooManyHeld,
                           "this consumer of channel '" + d.name + "' already holds " +
                               std::to_string(limit) + (limit == 1 ? " frame" : " frames") +

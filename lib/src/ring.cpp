@@ -574,6 +574,16 @@ void RingReader::finish_wait() { own_->waiting.store(0, std::memory_order_relaxe
 
 void RingReader::wake_frames() { futex_wake(&view_.header()->frame_futex); }
 
+uint32_t RingReader::held() const
+{
+    const Geometry &g = view_.geometry();
+    uint32_t n = 0;
+    for (uint32_t w = 0; w < g.bitmap_words; ++w)
+        n += uint32_t(std::popcount(held_words(own_)[w].load(std::memory_order_relaxed) &
+                                    valid_bits(g, w)));
+    return n;
+}
+
 uint64_t RingReader::received() const { return own_->received.load(std::memory_order_relaxed); }
 uint64_t RingReader::skipped() const { return own_->skipped.load(std::memory_order_relaxed); }
 

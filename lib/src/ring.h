@@ -242,6 +242,9 @@ public:
 
     uint64_t received() const;
     uint64_t skipped() const;
+    // Slots this reader holds now (Frames not yet released): its own
+    // bitmap, so the count costs a load per 64 slots.
+    uint32_t held() const;
     uint64_t corrupt() const { return corrupt_; }
     bool dropped() const;
     const RingView &view() const { return view_; }
