@@ -233,6 +233,7 @@ def consume(args) -> int:
         "latency_ms": {"median": pct(latencies, 0.5), "p95": pct(latencies, 0.95),
                        "max": pct(latencies, 1.0), "min": pct(latencies, 0.0)},
         "pts_interval_ms": {"median": pct(intervals, 0.5),
+                            "mean": round(statistics.fmean(intervals), 2) if intervals else None,
                             "stdev": round(statistics.pstdev(intervals), 2) if intervals else None},
         "arrival_minus_pts_ms": {"median": pct(lags, 0.5), "p95": pct(lags, 0.95)},
         "mbit_s": mbit_s,
