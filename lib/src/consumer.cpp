@@ -520,18 +520,7 @@ ChannelInfo Consumer::info() const
     }
     const auto s = detail::read_consumer(
         reinterpret_cast<const detail::ConsumerShared *>(a.state_map.data()), a.view.geometry());
-    ConsumerInfo ci;
-    ci.index = a.entry;
-    ci.policy = s.policy;
-    ci.pid = s.pid;
-    ci.local_pid = s.pid;
-    ci.alive = true;
-    ci.received = s.received;
-    ci.skipped = s.skipped;
-    ci.held = s.held;
-    ci.cursor = s.cursor;
-    ci.release_age_ns = s.release_age_ns;
-    out.consumers.push_back(ci);
+    out.consumers.push_back(detail::consumer_info(a.entry, s));
     return out;
 }
 

@@ -122,6 +122,22 @@ ConsumerSnapshot read_consumer(const ConsumerShared *c, const Geometry &g)
     return s;
 }
 
+ConsumerInfo consumer_info(uint32_t index, const ConsumerSnapshot &s)
+{
+    ConsumerInfo ci;
+    ci.index = index;
+    ci.policy = s.policy;
+    ci.pid = s.pid;
+    ci.local_pid = s.pid;
+    ci.alive = true;
+    ci.received = s.received;
+    ci.skipped = s.skipped;
+    ci.held = s.held;
+    ci.cursor = s.cursor;
+    ci.release_age_ns = s.release_age_ns;
+    return ci;
+}
+
 bool looks_like_consumer(const ConsumerShared *c) { return c->magic == kConsumerMagic; }
 
 uint64_t published_count(const RingView &view)

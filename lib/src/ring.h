@@ -132,6 +132,11 @@ struct ConsumerSnapshot {
 };
 ConsumerSnapshot read_consumer(const ConsumerShared *c, const Geometry &g);
 
+// The ConsumerInfo of entry `index` as the consumer reports itself: its
+// PID taken as a PID of the caller's namespace (the caller corrects
+// local_pid and other_pid_namespace when it knows better), not blocking.
+ConsumerInfo consumer_info(uint32_t index, const ConsumerSnapshot &s);
+
 // True when `c` starts like a consumer state (its magic), as the consumer
 // writes it before it hands the state over.
 bool looks_like_consumer(const ConsumerShared *c);

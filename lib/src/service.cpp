@@ -360,18 +360,9 @@ std::vector<ConsumerInfo> ProducerImpl::consumer_infos() const
         const ConsumerSnapshot s = read_consumer(joined[i], view.geometry());
         if (s.detached)
             continue;
-        ConsumerInfo ci;
-        ci.index = i;
-        ci.policy = s.policy;
-        ci.pid = s.pid;
+        ConsumerInfo ci = consumer_info(i, s);
         ci.local_pid = peers[i].pid_here;
         ci.other_pid_namespace = peers[i].pid_ns != pid_ns;
-        ci.alive = true;
-        ci.received = s.received;
-        ci.skipped = s.skipped;
-        ci.held = s.held;
-        ci.cursor = s.cursor;
-        ci.release_age_ns = s.release_age_ns;
         if (waiting && writer.pressure(joined[i]) > 0)
             ci.blocking_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           now - blocked_since)
