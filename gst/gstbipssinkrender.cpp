@@ -106,20 +106,11 @@ GstFlowReturn SinkState::wait_for_consumer(const std::shared_ptr<bips::Producer>
 }
 
 // Acquires a slot and copies `buffer` into it. On GST_FLOW_OK *out is a
-// slot memory ready to publish (the caller unrefs it afterwards).
+// slot memory ready to publish (the caller unrefs it afterwards). The
+// buffer fits a slot: render grew the channel or failed first (grow_for).
 GstFlowReturn SinkState::copy_into_slot(GstBuffer *buffer, GstMemory **out)
 {
     const gsize size = gst_buffer_get_size(buffer);
-    const guint64 slot_size = producer_->slot_size();
-    if (size > slot_size) {
-        GST_ELEMENT_ERROR(sink_, RESOURCE, NO_SPACE_LEFT,
-                          ("buffer of %" G_GSIZE_FORMAT " bytes does not fit the %"
-                           G_GUINT64_FORMAT "-byte slots of channel '%s'; set slot-size=%"
-                           G_GSIZE_FORMAT " (or larger) on bipssink",
-                           size, slot_size, producer_->name().c_str(), size),
-                          ("buffer %" GST_PTR_FORMAT, static_cast<gpointer>(buffer)));
-        return GST_FLOW_ERROR;
-    }
     for (;;) {
         GstBipsAcquire status;
         std::string error;
