@@ -38,6 +38,17 @@ inline uint64_t valid_bits(const Geometry &g, uint32_t w)
     return rest >= 64 ? ~0ull : (1ull << rest) - 1;
 }
 
+// Slots whose bit is set in the held bitmap of `c` (bits beyond the slot
+// count, which a consumer may set, do not count).
+uint32_t count_held(const ConsumerShared *c, const Geometry &g)
+{
+    uint32_t n = 0;
+    for (uint32_t w = 0; w < g.bitmap_words; ++w)
+        n += uint32_t(std::popcount(held_words(c)[w].load(std::memory_order_relaxed) &
+                                    valid_bits(g, w)));
+    return n;
+}
+
 uint64_t clock_ns(clockid_t clock)
 {
     timespec ts;
@@ -116,9 +127,7 @@ ConsumerSnapshot read_consumer(const ConsumerShared *c, const Geometry &g)
     const uint64_t released = c->released_ns.load(std::memory_order_relaxed);
     const uint64_t now = clock_ns(CLOCK_MONOTONIC_COARSE);
     s.release_age_ns = released <= now ? now - released : 0; // garbage reads as 0
-    for (uint32_t w = 0; w < g.bitmap_words; ++w)
-        s.held += uint32_t(std::popcount(held_words(c)[w].load(std::memory_order_relaxed) &
-                                         valid_bits(g, w)));
+    s.held = count_held(c, g);
     return s;
 }
 
@@ -592,12 +601,7 @@ void RingReader::wake_frames() { futex_wake(&view_.header()->frame_futex); }
 
 uint32_t RingReader::held() const
 {
-    const Geometry &g = view_.geometry();
-    uint32_t n = 0;
-    for (uint32_t w = 0; w < g.bitmap_words; ++w)
-        n += uint32_t(std::popcount(held_words(own_)[w].load(std::memory_order_relaxed) &
-                                    valid_bits(g, w)));
-    return n;
+    return count_held(own_, view_.geometry());
 }
 
 uint64_t RingReader::received() const { return own_->received.load(std::memory_order_relaxed); }
