@@ -4,6 +4,7 @@
 
 #include <bips/channel.h>
 #include <bips/consumer.h>
+#include <bips/framemeta.h>
 #include <bips/producer.h>
 #include <bips/result.h>
 #include <bips/version.h>
