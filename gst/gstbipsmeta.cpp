@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// bips plugin: per-frame metadata blob (GstVideoMeta) written by bipssink, read by bipssrc.
+// bips plugin: a buffer's metadata as channel frame metadata, both ways.
 #include "gstbipsmeta.h"
+#include "gstbipsstructure.h"
 
 #include <gst/video/video.h>
 
@@ -14,111 +15,75 @@ namespace gstbips {
 
 namespace {
 
-constexpr uint32_t fourcc(char a, char b, char c, char d)
-{
-    return uint32_t(uint8_t(a)) | uint32_t(uint8_t(b)) << 8 | uint32_t(uint8_t(c)) << 16 |
-           uint32_t(uint8_t(d)) << 24;
-}
-
-constexpr uint32_t kMagic = fourcc('B', 'M', 'T', '1');
-constexpr uint16_t kVersion = 1;
-constexpr uint32_t kTagVideoMeta = fourcc('V', 'M', 'E', 'T');
-constexpr uint32_t kTagLatency = fourcc('P', 'L', 'A', 'T');
-constexpr uint32_t kTagOffsets = fourcc('O', 'F', 'F', 'S');
-
-struct OffsetsRecord {
-    uint64_t offset;
-    uint64_t offset_end;
-};
-constexpr int kMaxPlanes = 4;
+constexpr guint kMaxPlanes = bips::VideoLayoutMeta::kMaxPlanes;
 static_assert(GST_VIDEO_MAX_PLANES == kMaxPlanes);
 
-struct BlobHeader {
-    uint32_t magic;
-    uint16_t version;
-    uint16_t count;
-};
-static_assert(sizeof(BlobHeader) == 8);
-
-struct RecordHeader {
-    uint32_t tag;
-    uint32_t length;
-};
-static_assert(sizeof(RecordHeader) == 8);
-
-struct VideoMetaRecord {
-    char format[32]; // gst_video_format_to_string(), NUL padded
-    uint32_t flags;  // GstVideoFrameFlags
-    uint32_t width;
-    uint32_t height;
-    uint32_t n_planes;
-    uint64_t offset[kMaxPlanes];
-    int32_t stride[kMaxPlanes];
-};
-static_assert(std::is_trivially_copyable_v<VideoMetaRecord>);
-static_assert(sizeof(VideoMetaRecord) == 96);
-
-constexpr size_t pad8(size_t n) { return (n + 7) & ~size_t(7); }
-
-template <typename T>
-void append(std::vector<std::byte> &out, const T &value)
+// The video meta of `buffer` as a layout record; nothing if there is none
+// to send.
+std::optional<bips::VideoLayoutMeta> video_layout(GstBuffer *buffer)
 {
-    const auto *p = reinterpret_cast<const std::byte *>(&value);
-    out.insert(out.end(), p, p + sizeof(T));
+    GstVideoMeta *vmeta = gst_buffer_get_video_meta(buffer);
+    if (!vmeta || vmeta->n_planes == 0 || vmeta->n_planes > kMaxPlanes)
+        return std::nullopt;
+    const char *name = gst_video_format_to_string(vmeta->format);
+    if (!name)
+        return std::nullopt;
+    bips::VideoLayoutMeta v;
+    v.format = name;
+    v.flags = vmeta->flags;
+    v.width = vmeta->width;
+    v.height = vmeta->height;
+    v.n_planes = vmeta->n_planes;
+    for (guint i = 0; i < vmeta->n_planes; i++) {
+        v.offset[i] = vmeta->offset[i];
+        v.stride[i] = vmeta->stride[i];
+    }
+    return v;
+}
+
+bips::RegionOfInterest region(const GstVideoRegionOfInterestMeta *roi, std::string *why)
+{
+    bips::RegionOfInterest r;
+    const gchar *type = g_quark_to_string(roi->roi_type);
+    r.type = type ? type : "";
+    r.x = roi->x, r.y = roi->y, r.w = roi->w, r.h = roi->h;
+    r.id = roi->id;
+    r.parent_id = roi->parent_id;
+    for (GList *l = roi->params; l; l = l->next)
+        r.params.push_back(to_meta_structure(static_cast<const GstStructure *>(l->data), why));
+    return r;
+}
+
+// Every region of interest and custom meta of `buffer`, in its order.
+void structured_metas(GstBuffer *buffer, bips::FrameMeta *m, std::string *why)
+{
+    gpointer state = nullptr;
+    while (GstMeta *meta = gst_buffer_iterate_meta(buffer, &state)) {
+        if (meta->info->api == GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE) {
+            m->regions.push_back(
+                region(reinterpret_cast<GstVideoRegionOfInterestMeta *>(meta), why));
+        } else if (gst_meta_info_is_custom(meta->info)) {
+            const GstStructure *s =
+                gst_custom_meta_get_structure(reinterpret_cast<GstCustomMeta *>(meta));
+            m->custom.push_back(to_meta_structure(s, why));
+        }
+    }
 }
 
 } // namespace
 
-// The video meta of `buffer` as a record; false if there is none to send.
-static bool video_record(GstBuffer *buffer, VideoMetaRecord *rec)
+bips::Result<std::vector<std::byte>> serialize_meta(GstBuffer *buffer, GstClockTime latency,
+                                                    size_t limit, std::string *why)
 {
-    GstVideoMeta *vmeta = gst_buffer_get_video_meta(buffer);
-    if (!vmeta || vmeta->n_planes == 0 || vmeta->n_planes > kMaxPlanes)
-        return false;
-    const char *name = gst_video_format_to_string(vmeta->format);
-    if (!name)
-        return false;
-    *rec = VideoMetaRecord{};
-    g_strlcpy(rec->format, name, sizeof(rec->format));
-    rec->flags = vmeta->flags;
-    rec->width = vmeta->width;
-    rec->height = vmeta->height;
-    rec->n_planes = vmeta->n_planes;
-    for (guint i = 0; i < vmeta->n_planes; i++) {
-        rec->offset[i] = vmeta->offset[i];
-        rec->stride[i] = vmeta->stride[i];
-    }
-    return true;
-}
-
-template <typename T>
-static void append_record(std::vector<std::byte> &out, uint32_t tag, const T &payload)
-{
-    append(out, RecordHeader{tag, sizeof(T)});
-    append(out, payload);
-    out.resize(pad8(out.size()));
-}
-
-std::vector<std::byte> serialize_meta(GstBuffer *buffer, GstClockTime latency)
-{
-    std::vector<std::byte> out;
-    VideoMetaRecord video;
-    const bool have_video = video_record(buffer, &video);
-    const bool have_latency = GST_CLOCK_TIME_IS_VALID(latency) && latency > 0;
-    const OffsetsRecord offsets{GST_BUFFER_OFFSET(buffer), GST_BUFFER_OFFSET_END(buffer)};
-    const bool have_offsets =
-        offsets.offset != GST_BUFFER_OFFSET_NONE || offsets.offset_end != GST_BUFFER_OFFSET_NONE;
-    const uint16_t count = uint16_t(have_video) + uint16_t(have_latency) + uint16_t(have_offsets);
-    if (!count)
-        return out;
-    append(out, BlobHeader{kMagic, kVersion, count});
-    if (have_video)
-        append_record(out, kTagVideoMeta, video);
-    if (have_latency)
-        append_record(out, kTagLatency, uint64_t(latency));
-    if (have_offsets)
-        append_record(out, kTagOffsets, offsets);
-    return out;
+    bips::FrameMeta m;
+    m.video = video_layout(buffer);
+    if (GST_CLOCK_TIME_IS_VALID(latency))
+        m.producer_latency = latency;
+    m.offset = GST_BUFFER_OFFSET(buffer);
+    m.offset_end = GST_BUFFER_OFFSET_END(buffer);
+    why->clear();
+    structured_metas(buffer, &m, why);
+    return bips::encode_frame_meta(m, limit);
 }
 
 namespace {
@@ -169,11 +134,11 @@ guint64 plane_rows(const GstVideoFormatInfo *finfo, guint plane, guint32 height)
 // Checks a video meta record against a frame of `size` bytes sent with
 // caps `layout` (nullptr: not raw video caps). Every sum and product is
 // checked for overflow: the record's fields are the producer's word.
-MetaCheck check_video_meta(const VideoMetaRecord &rec, gsize size, const GstVideoInfo *layout,
-                           GstVideoFormat *format_out, std::string *why)
+MetaCheck check_video_meta(const bips::VideoLayoutMeta &rec, gsize size,
+                           const GstVideoInfo *layout, GstVideoFormat *format_out,
+                           std::string *why)
 {
-    char name[sizeof(rec.format) + 1] = {};
-    std::memcpy(name, rec.format, sizeof(rec.format));
+    const char *name = rec.format.c_str();
     const GstVideoFormat format = gst_video_format_from_string(name);
     if (format == GST_VIDEO_FORMAT_UNKNOWN) {
         *why = std::string("video meta of unknown format '") + name + "'";
@@ -240,7 +205,7 @@ MetaCheck check_video_meta(const VideoMetaRecord &rec, gsize size, const GstVide
     return MetaCheck::Valid;
 }
 
-void add_video_meta(GstBuffer *buffer, const VideoMetaRecord &rec, GstVideoFormat format)
+void add_video_meta(GstBuffer *buffer, const bips::VideoLayoutMeta &rec, GstVideoFormat format)
 {
     gsize offset[kMaxPlanes] = {};
     gint stride[kMaxPlanes] = {};
@@ -252,71 +217,27 @@ void add_video_meta(GstBuffer *buffer, const VideoMetaRecord &rec, GstVideoForma
                                    rec.width, rec.height, rec.n_planes, offset, stride);
 }
 
-// Decodes a blob. False with *why set if it is not one of ours or is
-// malformed.
-bool decode_blob(std::span<const std::byte> blob, std::optional<VideoMetaRecord> *video,
-                 FrameExtras *decoded, std::string *why)
+void add_regions(GstBuffer *buffer, const bips::FrameMeta &m, std::string *why)
 {
-    BlobHeader header;
-    if (blob.size() < sizeof(header)) {
-        *why = "metadata blob too short";
-        return false;
+    for (const bips::RegionOfInterest &r : m.regions) {
+        GstVideoRegionOfInterestMeta *roi = gst_buffer_add_video_region_of_interest_meta(
+            buffer, r.type.c_str(), r.x, r.y, r.w, r.h);
+        roi->id = r.id;
+        roi->parent_id = r.parent_id;
+        for (const bips::MetaStructure &p : r.params)
+            gst_video_region_of_interest_meta_add_param(roi, to_gst_structure(p, why));
     }
-    std::memcpy(&header, blob.data(), sizeof(header));
-    if (header.magic != kMagic) {
-        *why = "metadata blob has an unknown magic (not written by bipssink?)";
-        return false;
+}
+
+void add_custom(GstBuffer *buffer, const bips::FrameMeta &m, std::string *why)
+{
+    for (const bips::MetaStructure &c : m.custom) {
+        if (!custom_meta_info(c.name, why))
+            continue;
+        GstCustomMeta *meta = gst_buffer_add_custom_meta(buffer, c.name.c_str());
+        if (meta)
+            set_fields(gst_custom_meta_get_structure(meta), c, why);
     }
-    if (header.version != kVersion) {
-        *why = "metadata blob version " + std::to_string(header.version) + " not supported";
-        return false;
-    }
-    size_t pos = sizeof(header);
-    for (uint16_t i = 0; i < header.count; i++) {
-        RecordHeader rh;
-        if (blob.size() - pos < sizeof(rh)) {
-            *why = "metadata blob truncated";
-            return false;
-        }
-        std::memcpy(&rh, blob.data() + pos, sizeof(rh));
-        pos += sizeof(rh);
-        if (rh.length > blob.size() - pos) {
-            *why = "metadata record longer than the blob";
-            return false;
-        }
-        if (rh.tag == kTagVideoMeta) {
-            if (rh.length < sizeof(VideoMetaRecord) || video->has_value()) {
-                *why = "malformed video meta record";
-                return false;
-            }
-            VideoMetaRecord rec;
-            std::memcpy(&rec, blob.data() + pos, sizeof(rec));
-            *video = rec;
-        }
-        if (rh.tag == kTagLatency) {
-            uint64_t latency;
-            if (rh.length < sizeof(latency)) {
-                *why = "malformed latency record";
-                return false;
-            }
-            std::memcpy(&latency, blob.data() + pos, sizeof(latency));
-            if (latency < GST_CLOCK_TIME_NONE)
-                decoded->producer_latency = latency;
-        }
-        if (rh.tag == kTagOffsets) {
-            OffsetsRecord rec;
-            if (rh.length < sizeof(rec)) {
-                *why = "malformed offsets record";
-                return false;
-            }
-            std::memcpy(&rec, blob.data() + pos, sizeof(rec));
-            decoded->offset = rec.offset; // any value is a valid offset
-            decoded->offset_end = rec.offset_end;
-        }
-        pos += rh.length;
-        pos = pad8(pos) <= blob.size() ? pad8(pos) : blob.size();
-    }
-    return true;
 }
 
 } // namespace
@@ -329,12 +250,12 @@ FrameVerdict apply_meta(GstBuffer *buffer, std::span<const std::byte> blob,
 
     // Decode every record first, apply afterwards: a malformed blob adds
     // nothing.
-    std::optional<VideoMetaRecord> video;
-    FrameExtras decoded;
-    if (!blob.empty() && !decode_blob(blob, &video, &decoded, why)) {
-        video.reset();
-        decoded = FrameExtras{};
-    }
+    bips::FrameMeta decoded;
+    if (auto m = bips::decode_frame_meta(blob))
+        decoded = std::move(*m);
+    else
+        *why = m.error().message;
+    std::optional<bips::VideoLayoutMeta> &video = decoded.video;
 
     GstVideoFormat format = GST_VIDEO_FORMAT_UNKNOWN;
     if (video) {
@@ -360,9 +281,18 @@ FrameVerdict apply_meta(GstBuffer *buffer, std::span<const std::byte> blob,
     }
     if (video)
         add_video_meta(buffer, *video, format);
+    std::string left_out;
+    add_regions(buffer, decoded, &left_out);
+    add_custom(buffer, decoded, &left_out);
+    if (!left_out.empty())
+        *why += (why->empty() ? "" : "; ") + left_out;
     GST_BUFFER_OFFSET(buffer) = decoded.offset;
     GST_BUFFER_OFFSET_END(buffer) = decoded.offset_end;
-    *extras = decoded;
+    extras->producer_latency = decoded.producer_latency == bips::kNoTime
+                                   ? GST_CLOCK_TIME_NONE
+                                   : decoded.producer_latency;
+    extras->offset = decoded.offset;
+    extras->offset_end = decoded.offset_end;
     return FrameVerdict::Use;
 }
 

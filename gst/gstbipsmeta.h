@@ -1,26 +1,22 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// bips plugin: per-frame metadata blob (GstVideoMeta) written by bipssink, read by bipssrc.
+// bips plugin: a buffer's metadata as the frame metadata of the channel
+// (bips::FrameMeta, <bips/framemeta.h>), written by bipssink, read by bipssrc.
 //
 // Caps travel as the channel's stream info; what can change from frame to
-// frame without a caps change travels in each slot's meta blob. Today that
-// is the GstVideoMeta (format, size, planes, offsets, strides), which
-// upstream elements with padded or aligned buffers attach.
-//
-// Blob layout (native byte order: both sides share one machine):
-//
-//   u32 magic "BMT1" | u16 version (1) | u16 record count
-//   records: u32 tag | u32 payload length | payload, padded to 8 bytes
-//
-// Tag "VMET" carries one video meta (struct VideoMetaRecord in the .cpp);
-// the format travels by name, not by enum value, so two GStreamer versions
-// can talk. Tag "PLAT" carries the producer pipeline's latency (u64 ns):
-// bipssink publishes a frame up to that long after its timestamp, so
-// bipssrc adds it to the latency it reports. Tag "OFFS" carries the
-// buffer's offset and offset-end (two u64, GST_BUFFER_OFFSET_NONE when
-// unset): sample or frame counts for audio and video, byte positions for
-// others. Readers skip unknown tags, so later versions can add records.
+// frame without a caps change travels as each frame's metadata:
+//   - the GstVideoMeta (format, size, planes, offsets, strides), which
+//     upstream elements with padded or aligned buffers attach;
+//   - the producer pipeline's latency: bipssink publishes a frame up to
+//     that long after its timestamp, so bipssrc adds it to the latency it
+//     reports;
+//   - the buffer's offset and offset-end (sample or frame counts for audio
+//     and video, byte positions for others);
+//   - every GstVideoRegionOfInterestMeta with its parameter structures;
+//   - every GstCustomMeta with its structure.
+// The format itself belongs to the library (lib/src/framemeta.cpp).
 #pragma once
 
+#include <bips/framemeta.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
@@ -39,8 +35,13 @@ struct FrameExtras {
 };
 
 // The blob describing `buffer`'s metadata and the producer's `latency`
-// (GST_CLOCK_TIME_NONE or 0: not sent); empty when there is nothing.
-std::vector<std::byte> serialize_meta(GstBuffer *buffer, GstClockTime latency);
+// (GST_CLOCK_TIME_NONE or 0: not sent); empty when there is nothing. Fails
+// with InvalidArgument when it would take more than `limit` bytes or a
+// structure has a name the format cannot carry (the message says which
+// and what to do). Values GStreamer cannot serialize are left out and
+// named in *why (empty when nothing was).
+bips::Result<std::vector<std::byte>> serialize_meta(GstBuffer *buffer, GstClockTime latency,
+                                                    size_t limit, std::string *why);
 
 // What apply_meta decided about a frame.
 enum class FrameVerdict {
@@ -60,6 +61,10 @@ enum class FrameVerdict {
 // agrees with `layout` (same format, at least its width and height); a
 // meta of a format that cannot be checked is left out. Without a video
 // meta the frame must hold the default layout of `layout`.
+//
+// Regions of interest and custom metas are added as GstVideoRegionOf-
+// InterestMeta and GstCustomMeta (a custom meta this process does not know
+// yet is registered under its name, see custom_meta_info()).
 //
 // Returns Reject with *why naming the problem when the frame cannot be
 // used safely (nothing is added then), Use otherwise. A blob that is not

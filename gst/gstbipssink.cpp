@@ -71,6 +71,7 @@ enum {
     PROP_CHANNEL,
     PROP_SLOTS,
     PROP_SLOT_SIZE,
+    PROP_META_SIZE,
     PROP_PERMS,
     PROP_MAX_WAIT,
     PROP_ALLOW_COPY,
@@ -142,6 +143,10 @@ static void gst_bips_sink_set_property(GObject *object, guint prop_id, const GVa
         if (mutable_now(self, pspec))
             s.slot_size = g_value_get_uint64(value);
         break;
+    case PROP_META_SIZE:
+        if (mutable_now(self, pspec))
+            s.meta_size = g_value_get_uint(value);
+        break;
     case PROP_PERMS:
         if (mutable_now(self, pspec))
             s.perms = g_value_get_uint(value);
@@ -188,6 +193,9 @@ static void gst_bips_sink_get_property(GObject *object, guint prop_id, GValue *v
         break;
     case PROP_SLOT_SIZE:
         g_value_set_uint64(value, s.slot_size);
+        break;
+    case PROP_META_SIZE:
+        g_value_set_uint(value, s.meta_size);
         break;
     case PROP_PERMS:
         g_value_set_uint(value, s.perms);
@@ -299,7 +307,7 @@ static void gst_bips_sink_class_init(GstBipsSinkClass *klass)
         nullptr, rw_ready);
     properties[PROP_SLOTS] = g_param_spec_uint(
         "slots", "Slots",
-        "Number of frame slots in the channel. 6 lets upstream fill a few frames while two or "
+        "Number of frame slots in the channel. 8 lets upstream fill a few frames while two or "
         "three consumers each read one, so ordinary hiccups do not stall a 4K producer",
         2, 1024, gstbips::kDefaultSlots, rw_ready);
     properties[PROP_SLOT_SIZE] = g_param_spec_uint64(
@@ -307,6 +315,12 @@ static void gst_bips_sink_class_init(GstBipsSinkClass *klass)
         "Bytes per slot; 0 = estimated from the caps, and the channel grows for bigger "
         "buffers. An explicit size is a hard limit: larger buffers are an error",
         0, G_MAXUINT64, 0, rw_ready);
+    properties[PROP_META_SIZE] = g_param_spec_uint(
+        "meta-size", "Metadata size",
+        "Bytes of metadata each frame may carry: its video layout, offsets, regions of "
+        "interest and custom metas (docs/elements.md lists what travels). A frame whose "
+        "metadata does not fit is an error that gives its size",
+        0, gstbips::kMaxMetaSize, gstbips::kDefaultMetaSize, rw_ready);
     properties[PROP_PERMS] = g_param_spec_uint(
         "perms", "Permissions",
         "Permission bits of the channel's socket, which decide who may attach (default "

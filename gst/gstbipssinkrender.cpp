@@ -175,7 +175,22 @@ GstFlowReturn SinkState::render(GstBuffer *buffer)
     const bips::FrameInfo info = frame_info(buffer);
     // The pipeline latency: with sync=true we publish that long after the
     // frame's time, and consumers add it to theirs.
-    const std::vector<std::byte> meta = serialize_meta(buffer, gst_base_sink_get_latency(sink_));
+    std::string left_out;
+    auto meta = serialize_meta(buffer, gst_base_sink_get_latency(sink_),
+                               producer->meta_capacity(), &left_out);
+    if (!meta) {
+        GST_ELEMENT_ERROR(sink_, STREAM, FAILED,
+                          ("cannot publish a frame's metadata on channel '%s': %s",
+                           producer->name().c_str(), meta.error().message.c_str()),
+                          ("buffer %" GST_PTR_FORMAT, static_cast<gpointer>(buffer)));
+        return GST_FLOW_ERROR;
+    }
+    if (!left_out.empty() && !meta_warned_) {
+        meta_warned_ = true;
+        GST_ELEMENT_WARNING(sink_, STREAM, FORMAT,
+                            ("part of a frame's metadata cannot travel: %s", left_out.c_str()),
+                            ("warned once per sink"));
+    }
 
     // Zero-copy only when the buffer is exactly one unpublished slot of this
     // channel and we hold the only reference to both buffer and memory:
@@ -216,7 +231,7 @@ GstFlowReturn SinkState::render(GstBuffer *buffer)
     }
     const bool zero_copy = sole;
 
-    auto r = gst_bips_allocator_publish(allocator_, mem, info, meta);
+    auto r = gst_bips_allocator_publish(allocator_, mem, info, *meta);
     gst_memory_unref(mem); // unpublished copy slot: discarded here
     if (!r) {
         GST_ELEMENT_ERROR(sink_, STREAM, FAILED,

@@ -143,6 +143,7 @@ bool SinkState::create_producer(const std::string &stream_info, guint64 frame_si
     bips::ProducerOptions options;
     options.slot_count = s.slots;
     options.slot_size = slot_size;
+    options.meta_capacity = s.meta_size;
     options.mode = s.perms;
     options.max_wait = max_wait_of(s.max_wait_ms);
     auto created = bips::Producer::create(s.channel, options);

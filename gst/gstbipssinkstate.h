@@ -48,11 +48,17 @@ inline constexpr guint64 kDefaultMaxWaitMs =
         .count();
 inline constexpr guint64 kMaxWaitLimitMs = G_MAXINT64 / 1000000;
 
+// Bytes of metadata each frame may carry (video layout, regions of
+// interest, custom metas): room for a few hundred detections.
+inline constexpr guint kDefaultMetaSize = 16384;
+inline constexpr guint kMaxMetaSize = 65536; // the library's limit
+
 // Properties. Guarded by GST_OBJECT_LOCK of the element.
 struct SinkSettings {
     std::string channel;
     guint slots = kDefaultSlots;
     guint64 slot_size = 0; // 0: derived from the caps, grown as buffers need
+    guint meta_size = kDefaultMetaSize;
     guint perms = kDefaultPerms;
     guint64 max_wait_ms = kDefaultMaxWaitMs; // 0: wait forever
     bool allow_copy = true;
@@ -118,8 +124,10 @@ private:
     std::set<std::pair<uint32_t, int32_t>> known_;
     guint64 known_generation_ = 0;
 
-    // Streaming thread only: the caps of the channel, as its stream info.
+    // Streaming thread only: the caps of the channel, as its stream info,
+    // and whether the warning about metadata that cannot travel was given.
     std::string stream_info_;
+    bool meta_warned_ = false;
 
     std::atomic<guint64> published_{0};
     std::atomic<guint64> zero_copy_{0};

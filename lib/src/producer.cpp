@@ -334,6 +334,7 @@ const std::string &Producer::name() const { return impl_->name; }
 uint64_t Producer::epoch() const { return impl_->epoch; }
 uint32_t Producer::slot_count() const { return impl_->view.geometry().slot_count; }
 uint64_t Producer::slot_size() const { return impl_->view.geometry().slot_size; }
+uint32_t Producer::meta_capacity() const { return impl_->view.geometry().meta_capacity; }
 uint64_t Producer::published() const
 {
     return detail::published_count(impl_->view);

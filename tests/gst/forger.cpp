@@ -158,6 +158,18 @@ gboolean bt_forger_publish_blob(BtForger *forger, const guint8 *data, gsize size
                    error);
 }
 
+gboolean bt_forger_publish_custom(BtForger *forger, const guint8 *data, gsize size,
+                                  const gchar *const *names, gchar **error)
+{
+    bips::FrameMeta meta;
+    for (int32_t i = 0; names[i]; i++)
+        meta.custom.push_back(bips::MetaStructure{names[i], {{"n", i}}});
+    auto blob = bips::encode_frame_meta(meta, 65536);
+    if (!blob)
+        return fail(error, "encode: " + blob.error().message);
+    return publish(forger, data, size, *blob, error);
+}
+
 void bt_forger_end_of_stream(BtForger *forger) { forger->producer->end_of_stream(); }
 
 void bt_forger_free(BtForger *forger) { delete forger; }

@@ -41,6 +41,12 @@ gboolean bt_forger_publish (BtForger *forger, const guint8 *data, gsize size,
 gboolean bt_forger_publish_blob (BtForger *forger, const guint8 *data,
     gsize size, const guint8 *blob, gsize blob_size, gchar **error);
 
+/* The same with a blob made by the library's codec, holding one custom meta
+ * per name of @names (NULL-terminated), each with the field n = (int) its
+ * position in @names. */
+gboolean bt_forger_publish_custom (BtForger *forger, const guint8 *data,
+    gsize size, const gchar *const *names, gchar **error);
+
 void bt_forger_end_of_stream (BtForger *forger);
 
 /* Destroys the producer (its channel goes away). */

@@ -117,6 +117,7 @@ public:
     uint64_t epoch() const;
     uint32_t slot_count() const;
     uint64_t slot_size() const;
+    uint32_t meta_capacity() const; // bytes of metadata a frame may carry
     uint64_t published() const;
 
     // Writable memory of slot `index` (for allocators that wrap slots).
