@@ -38,7 +38,28 @@ struct FrameState {
     guint64 info_generation = 0;
     bips::gobject::SharedInfo stream_info;
     GBytes *meta = nullptr; // owned; NULL when the frame has no metadata
+    // `meta` decoded on first use (decode_meta()); immutable afterwards.
+    std::once_flag decode_once;
+    bips::FrameMeta decoded;
+    std::string meta_problem; // why `meta` could not be decoded, or empty
 };
+
+// The frame's metadata, decoded once; any thread.
+const FrameState &decode_meta(FrameState &s)
+{
+    std::call_once(s.decode_once, [&s] {
+        if (!s.meta)
+            return;
+        gsize n = 0;
+        const auto *p = static_cast<const std::byte *>(g_bytes_get_data(s.meta, &n));
+        auto m = bips::decode_frame_meta(std::span<const std::byte>(p, n));
+        if (m)
+            s.decoded = std::move(*m);
+        else
+            s.meta_problem = m.error().message;
+    });
+    return s;
+}
 
 } // namespace
 
@@ -117,6 +138,96 @@ gboolean bips_frame_get_data_region(BipsFrame *self, guint64 *out_address, guint
     if (out_size)
         *out_size = f.size();
     return TRUE;
+}
+
+/**
+ * bips_frame_get_view:
+ * @self: a #BipsFrame
+ * @out_address: (out): where the frame's first byte is mapped in this process
+ * @out_size: (out): how many bytes the frame holds
+ * @out_stream_info: (out) (transfer none): the stream info the frame was
+ *   published under (see bips_frame_get_stream_info())
+ * @out_video_format: (out) (transfer none) (nullable): the format name of
+ *   the frame's own video layout, or %NULL when its metadata has none (the
+ *   stream info then describes the layout)
+ * @out_video_width: (out): the video layout's width in pixels
+ * @out_video_height: (out): the video layout's height in pixels
+ * @out_video_planes: (out): how many planes the video layout has (1 to 4)
+ * @out_video_offsets: (out caller-allocates) (array fixed-size=4): each
+ *   plane's offset in bytes from the frame's start
+ * @out_video_strides: (out caller-allocates) (array fixed-size=4): each
+ *   plane's row stride in bytes
+ * @out_meta_problem: (out) (transfer none) (nullable): why the frame's
+ *   metadata could not be read (it is then ignored), or %NULL
+ * @error: return location for an error
+ *
+ * Everything a binding needs to view the frame, in one call: where its
+ * bytes are and how they are laid out. The video layout comes from the
+ * producer and is only checked for its structure here: check it against
+ * the frame's size before use. The strings live as long as @self.
+ *
+ * Returns: %TRUE on success; %FALSE with %BIPS_ERROR_INVALID_ARGUMENT if
+ *   the frame was released
+ */
+gboolean bips_frame_get_view(BipsFrame *self, guint64 *out_address, guint64 *out_size,
+                             const gchar **out_stream_info, const gchar **out_video_format,
+                             guint *out_video_width, guint *out_video_height,
+                             guint *out_video_planes, guint64 *out_video_offsets,
+                             gint *out_video_strides, const gchar **out_meta_problem,
+                             GError **error)
+{
+    if (!bips_frame_get_data_region(self, out_address, out_size, error))
+        return FALSE;
+    const FrameState &s = decode_meta(*self->state);
+    *out_stream_info = s.stream_info ? s.stream_info->c_str() : "";
+    *out_meta_problem = s.meta_problem.empty() ? nullptr : s.meta_problem.c_str();
+    const std::optional<bips::VideoLayoutMeta> &v = s.decoded.video;
+    *out_video_format = v ? v->format.c_str() : nullptr;
+    *out_video_width = v ? v->width : 0;
+    *out_video_height = v ? v->height : 0;
+    *out_video_planes = v ? v->n_planes : 0;
+    for (guint i = 0; i < bips::VideoLayoutMeta::kMaxPlanes; i++) {
+        out_video_offsets[i] = v ? v->offset[i] : 0;
+        out_video_strides[i] = v ? v->stride[i] : 0;
+    }
+    return TRUE;
+}
+
+/**
+ * bips_frame_get_metas:
+ * @self: a #BipsFrame
+ * @error: return location for an error
+ *
+ * The frame's metadata as a vardict (`a{sv}`), with each key present only
+ * when the frame carries it:
+ *
+ * - `video` `(suuuatai)`: its own video layout: format, flags, width,
+ *   height, and each plane's offset and stride
+ * - `offset`, `offset-end` `t`: the buffer's offsets (samples, frames or
+ *   bytes)
+ * - `producer-latency` `t`: the producer pipeline's latency in nanoseconds
+ * - `regions` `a(suuuuiia(sa{sv}))`: regions of interest: type, x, y,
+ *   width, height, id, parent id (-1: none), and parameter structures,
+ *   each a name and its fields
+ * - `custom` `a(sa{sv})`: custom metas: name and fields
+ *
+ * Field values are `b`, `i`, `u`, `x`, `t`, `d` or `s`; a GStreamer value
+ * of another type (a fraction, a list) comes as its serialized text. The
+ * list of what travels is docs/elements.md's.
+ *
+ * Returns: (transfer full): the metadata (an empty vardict when there is
+ *   none); %NULL with %BIPS_ERROR_CORRUPT naming the problem when the
+ *   producer's metadata cannot be read
+ */
+GVariant *bips_frame_get_metas(BipsFrame *self, GError **error)
+{
+    g_return_val_if_fail(BIPS_IS_FRAME(self), nullptr);
+    const FrameState &s = decode_meta(*self->state);
+    if (!s.meta_problem.empty()) {
+        bips::gobject::set_error(error, bips::Error{bips::Errc::Corrupt, s.meta_problem});
+        return nullptr;
+    }
+    return g_variant_ref_sink(bips::gobject::metas_to_variant(s.decoded));
 }
 
 /**

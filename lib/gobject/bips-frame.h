@@ -13,6 +13,13 @@ BIPS_API G_DECLARE_FINAL_TYPE(BipsFrame, bips_frame, BIPS, FRAME, GObject)
 
 BIPS_API gboolean bips_frame_get_data_region(BipsFrame *self, guint64 *out_address,
                                              guint64 *out_size, GError **error);
+BIPS_API gboolean bips_frame_get_view(BipsFrame *self, guint64 *out_address, guint64 *out_size,
+                                      const gchar **out_stream_info,
+                                      const gchar **out_video_format, guint *out_video_width,
+                                      guint *out_video_height, guint *out_video_planes,
+                                      guint64 *out_video_offsets, gint *out_video_strides,
+                                      const gchar **out_meta_problem, GError **error);
+BIPS_API GVariant *bips_frame_get_metas(BipsFrame *self, GError **error);
 BIPS_API guint64 bips_frame_get_data_address(BipsFrame *self);
 BIPS_API guint64 bips_frame_get_size(BipsFrame *self);
 BIPS_API guint64 bips_frame_get_pts(BipsFrame *self);

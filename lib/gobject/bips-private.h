@@ -37,6 +37,14 @@ void poll_failed(gint *out_code, gchar **out_message, const bips::Error &e, bool
 // generation (immutable once made, so any thread may read it).
 using SharedInfo = std::shared_ptr<const std::string>;
 
+// Frame metadata as GVariant (bips-metas.cpp; the forms are documented on
+// bips_frame_get_metas()). The *_to_variant functions return a floating
+// reference; metas_from_variant reads a{sv} into `m` and is false, with
+// *why naming the key or field, for anything it cannot carry.
+GVariant *video_to_variant(const bips::VideoLayoutMeta &v);
+GVariant *metas_to_variant(const bips::FrameMeta &m);
+bool metas_from_variant(GVariant *v, bips::FrameMeta *m, std::string *why);
+
 } // namespace bips::gobject
 
 // Wraps a frame returned by the core. The BipsFrame takes the frame over and

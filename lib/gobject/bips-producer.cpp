@@ -37,6 +37,7 @@ struct ProducerState {
     guint mode = 0600;
     guint max_consumers = 16;
     guint64 max_wait_ms = 2000; // 0: wait forever
+    guint meta_size = 16384;
 
     // Shared by every call that uses `core`; exclusive while init() sets it
     // or close() destroys it. Never held by one call while it waits for
@@ -60,6 +61,7 @@ enum {
     PROP_MODE,
     PROP_MAX_CONSUMERS,
     PROP_MAX_WAIT,
+    PROP_META_SIZE,
     PROP_EPOCH,
     PROP_PUBLISHED,
     PROP_CONSUMER_COUNT,
@@ -110,6 +112,7 @@ static gboolean bips_producer_initable_init(GInitable *initable, GCancellable *,
     options.mode = s.mode;
     options.max_consumers = s.max_consumers;
     options.max_wait = max_wait_from_ms(s.max_wait_ms);
+    options.meta_capacity = s.meta_size;
     auto r = bips::Producer::create(s.name, options);
     if (!r) {
         bips::gobject::set_error(error, r.error());
@@ -160,6 +163,9 @@ static void bips_producer_set_property(GObject *object, guint prop_id, const GVa
     case PROP_MAX_WAIT:
         s.max_wait_ms = g_value_get_uint64(value);
         break;
+    case PROP_META_SIZE:
+        s.meta_size = g_value_get_uint(value);
+        break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         break;
@@ -189,6 +195,9 @@ static void bips_producer_get_property(GObject *object, guint prop_id, GValue *v
         break;
     case PROP_MAX_WAIT:
         g_value_set_uint64(value, s.max_wait_ms);
+        break;
+    case PROP_META_SIZE:
+        g_value_set_uint(value, s.meta_size);
         break;
     case PROP_EPOCH:
         g_value_set_uint64(value, bips_producer_get_epoch(self));
@@ -272,6 +281,15 @@ static void bips_producer_class_init(BipsProducerClass *klass)
         "Milliseconds to wait for consumers that hold the producer back before dropping the "
         "worst one; 0 = wait forever",
         0, G_MAXUINT64, 2000, construct);
+    /**
+     * BipsProducer:meta-size:
+     *
+     * Bytes of metadata each frame may carry (0 to 65536): what
+     * bips_producer_publish_with_metas() sends. Default 16384, as bipssink.
+     */
+    properties[PROP_META_SIZE] = g_param_spec_uint(
+        "meta-size", "Metadata size", "Bytes of metadata each frame may carry", 0, 65536, 16384,
+        construct);
     /**
      * BipsProducer:epoch:
      *
@@ -463,11 +481,11 @@ BipsSlot *bips_producer_poll_acquire(BipsProducer *self, gint64 timeout_ms, gint
  *
  * Returns: %TRUE on success
  */
-gboolean bips_producer_publish(BipsProducer *self, BipsSlot *slot, guint64 size, guint64 pts,
-                               guint64 dts, guint64 duration, guint32 flags, GError **error)
+// Publishes `slot` with `meta` (an encoded blob, may be empty); see
+// bips_producer_publish().
+static gboolean publish_slot(BipsProducer *self, BipsSlot *slot, const bips::FrameInfo &info,
+                             std::span<const std::byte> meta, GError **error)
 {
-    g_return_val_if_fail(BIPS_IS_PRODUCER(self), FALSE);
-    g_return_val_if_fail(BIPS_IS_SLOT(slot), FALSE);
     ProducerState &s = *self->state;
     std::shared_lock lock(s.mu);
     if (!check_open(s, error))
@@ -480,19 +498,83 @@ gboolean bips_producer_publish(BipsProducer *self, BipsSlot *slot, guint64 size,
                                              "discarded, or belongs to another producer");
         return FALSE;
     }
-    bips::FrameInfo info;
-    info.size = size;
-    info.pts = pts;
-    info.dts = dts;
-    info.duration = duration;
-    info.flags = flags;
-    auto r = s.core->publish(ws, info);
+    auto r = s.core->publish(ws, info, meta);
     bips_slot_end_use(slot, r.ok());
     if (!r) {
         bips::gobject::set_error(error, r.error());
         return FALSE;
     }
     return TRUE;
+}
+
+static bips::FrameInfo frame_info(guint64 size, guint64 pts, guint64 dts, guint64 duration,
+                                  guint32 flags)
+{
+    bips::FrameInfo info;
+    info.size = size;
+    info.pts = pts;
+    info.dts = dts;
+    info.duration = duration;
+    info.flags = flags;
+    return info;
+}
+
+gboolean bips_producer_publish(BipsProducer *self, BipsSlot *slot, guint64 size, guint64 pts,
+                               guint64 dts, guint64 duration, guint32 flags, GError **error)
+{
+    g_return_val_if_fail(BIPS_IS_PRODUCER(self), FALSE);
+    g_return_val_if_fail(BIPS_IS_SLOT(slot), FALSE);
+    return publish_slot(self, slot, frame_info(size, pts, dts, duration, flags), {}, error);
+}
+
+/**
+ * bips_producer_publish_with_metas:
+ * @self: a #BipsProducer
+ * @slot: a pending slot acquired from @self
+ * @size: bytes of the slot that hold the frame (at most its capacity)
+ * @pts: presentation time, or %BIPS_TIME_NONE
+ * @dts: decoding time, or %BIPS_TIME_NONE
+ * @duration: duration, or %BIPS_TIME_NONE
+ * @flags: frame flags (see bips_producer_publish())
+ * @metas: (nullable): a vardict (`a{sv}`) of what the frame carries, in
+ *   the forms of bips_frame_get_metas(): `offset`, `offset-end`, `regions`
+ *   and `custom` (field values `b`, `i`, `u`, `x`, `t`, `d` or `s`); a
+ *   floating reference is sunk
+ * @error: return location for a #BIPS_ERROR error
+ *
+ * bips_producer_publish() with metadata, which consumers read with
+ * bips_frame_get_metas() and bipssrc attaches as
+ * GstVideoRegionOfInterestMeta and GstCustomMeta. Fails with
+ * %BIPS_ERROR_INVALID_ARGUMENT, the slot staying pending, for a key or
+ * value it cannot carry, an invalid name, or metadata larger than
+ * #BipsProducer:meta-size (the message gives the sizes).
+ *
+ * Returns: %TRUE on success
+ */
+gboolean bips_producer_publish_with_metas(BipsProducer *self, BipsSlot *slot, guint64 size,
+                                          guint64 pts, guint64 dts, guint64 duration,
+                                          guint32 flags, GVariant *metas, GError **error)
+{
+    g_return_val_if_fail(BIPS_IS_PRODUCER(self), FALSE);
+    g_return_val_if_fail(BIPS_IS_SLOT(slot), FALSE);
+    g_return_val_if_fail(!metas || g_variant_is_of_type(metas, G_VARIANT_TYPE_VARDICT), FALSE);
+    bips::FrameMeta m;
+    std::string why;
+    if (metas) {
+        g_variant_ref_sink(metas);
+        const bool ok = bips::gobject::metas_from_variant(metas, &m, &why);
+        g_variant_unref(metas);
+        if (!ok) {
+            bips::gobject::set_misuse(error, why);
+            return FALSE;
+        }
+    }
+    auto blob = bips::encode_frame_meta(m, self->state->meta_size);
+    if (!blob) {
+        bips::gobject::set_error(error, blob.error());
+        return FALSE;
+    }
+    return publish_slot(self, slot, frame_info(size, pts, dts, duration, flags), *blob, error);
 }
 
 /**

@@ -20,6 +20,10 @@ BIPS_API BipsSlot *bips_producer_poll_acquire(BipsProducer *self, gint64 timeout
 BIPS_API gboolean bips_producer_publish(BipsProducer *self, BipsSlot *slot, guint64 size,
                                         guint64 pts, guint64 dts, guint64 duration, guint32 flags,
                                         GError **error);
+BIPS_API gboolean bips_producer_publish_with_metas(BipsProducer *self, BipsSlot *slot,
+                                                  guint64 size, guint64 pts, guint64 dts,
+                                                  guint64 duration, guint32 flags,
+                                                  GVariant *metas, GError **error);
 BIPS_API gboolean bips_producer_discard(BipsProducer *self, BipsSlot *slot);
 BIPS_API gboolean bips_producer_set_stream_info(BipsProducer *self, const gchar *info,
                                                 GError **error);

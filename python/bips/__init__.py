@@ -44,6 +44,7 @@ from ._gi import (  # noqa: F401
     WouldBlock,
 )
 from .consumer import Consumer, Frame  # noqa: F401
+from .metas import Region  # noqa: F401
 from .producer import Producer, WriteFrame  # noqa: F401
 from .video import (  # noqa: F401
     Planes2,

@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
-from typing import Iterator, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from . import _gi
 from ._gi import UNLIMITED_HELD, Bips, GLib, ReleasedError
 from ._anticipate import Anticipation
-from ._framemeta import meta_layout
 from ._views import flat_array, region, shaped
-from .video import VideoLayout, video_layout
+from .metas import Fields, Region, from_unpacked
+from .video import SUPPORTED_FORMATS, VideoLayout, layout_for, video_layout
 
 __all__ = ["Consumer", "Frame"]
 
@@ -47,14 +48,13 @@ class Frame:
     time; the slot may be given back from any thread.
     """
 
-    __slots__ = ("_gframe", "_region", "_data", "_array", "_layout", "_size", "__weakref__")
+    __slots__ = ("_gframe", "_region", "_data", "_array", "_layout", "_size", "_metas",
+                 "__weakref__")
 
-    def __init__(self, gframe: "Bips.Frame", layout: Optional[VideoLayout]):
-        try:
-            _ok, address, size = gframe.get_data_region()
-        except GLib.Error as exc:
-            raise _gi.translate(exc) from None
+    def __init__(self, gframe: "Bips.Frame", layout: Optional[VideoLayout],
+                 address: int, size: int):
         self._gframe = gframe
+        self._metas = None
         self._layout = layout
         self._size = size
         # The region gives the slot back once neither this Frame nor any
@@ -165,9 +165,42 @@ class Frame:
 
     @property
     def meta(self) -> bytes:
-        """Per-frame metadata the producer attached (a small copy)."""
+        """The raw bytes of the frame's metadata (bips' own format, see
+        regions and custom_metas; or a C++ producer's own bytes)."""
         b = self._gframe.get_meta()
         return b.get_data() if b is not None else b""
+
+    def _unpacked_metas(self) -> Dict:
+        if self._metas is None:
+            try:
+                self._metas = self._gframe.get_metas().unpack()
+            except GLib.Error as exc:
+                raise _gi.translate(exc) from None
+        return self._metas
+
+    @property
+    def regions(self) -> List[Region]:
+        """The frame's regions of interest (bips.Region: type, box, id,
+        parent id, parameter structures), in the producer's order; [] when
+        it sent none. Raises bips.Corrupt if the producer's metadata cannot
+        be read."""
+        return from_unpacked(self._unpacked_metas())[0]
+
+    @property
+    def custom_metas(self) -> Dict[str, Fields]:
+        """The frame's custom metas: name -> fields (GstCustomMeta on the
+        producer's side); {} when it sent none."""
+        return from_unpacked(self._unpacked_metas())[1]
+
+    @property
+    def offset(self) -> Optional[int]:
+        """The buffer offset the producer sent (a sample or frame count
+        for audio and video, a byte position for others), or None."""
+        return self._unpacked_metas().get("offset")
+
+    @property
+    def offset_end(self) -> Optional[int]:
+        return self._unpacked_metas().get("offset-end")
 
     @property
     def address(self) -> int:
@@ -179,8 +212,36 @@ class Frame:
         return f"<bips.Frame seq={self.sequence} epoch={self.epoch} {state}>"
 
 
-def _frame_layout(blob: bytes, caps_layout: VideoLayout) -> VideoLayout:
-    layout, problem = meta_layout(blob)
+@functools.lru_cache(maxsize=64)
+def _meta_layout(fmt: str, width: int, height: int, offsets: tuple,
+                 strides: tuple) -> Tuple[Optional[VideoLayout], Optional[str]]:
+    """(layout, problem) for a frame's own video layout: the layout, or
+    None with no problem for a format this package does not shape, or None
+    and why the layout does not describe a frame. Cached: a stream sends
+    the same layout frame after frame."""
+    if fmt not in SUPPORTED_FORMATS:
+        return None, None
+    try:
+        planes = len(layout_for(fmt, width, height).planes)
+        if len(strides) != planes:
+            return None, f"a {fmt} video layout with {len(strides)} planes instead of {planes}"
+        if any(s <= 0 for s in strides):
+            return None, f"a video layout with strides {list(strides)}"
+        return layout_for(fmt, width, height, strides=strides, offsets=offsets), None
+    except ValueError as exc:
+        return None, f"a video layout that does not describe a frame: {exc}"
+
+
+def _frame_layout(caps_layout: Optional[VideoLayout], fmt: Optional[str], width: int,
+                  height: int, planes: int, offsets, strides,
+                  problem: Optional[str]) -> Optional[VideoLayout]:
+    """The layout to shape a frame with: the frame's own video layout when
+    the producer sent a usable one (padded rows, aligned planes), else the
+    stream info's."""
+    layout = None
+    if caps_layout is not None and fmt is not None:
+        layout, problem = _meta_layout(fmt, width, height, tuple(offsets[:planes]),
+                                       tuple(strides[:planes]))
     if problem is not None:
         # The same text each time, so the default warning filter shows it once.
         warnings.warn(f"channel frames carry unreadable video metadata ({problem}); "
@@ -266,14 +327,17 @@ class Consumer:
                 gframe = _gi.wait_rest(self._poll_next, timeout, code, message)
         if self._anticipation is not None:
             self._anticipation.arrived()
-        layout = video_layout(gframe.get_stream_info())
-        if layout is not None:
-            # A GstVideoMeta sent by bipssink (padded rows, aligned planes)
-            # describes this frame better than the caps.
-            blob = gframe.get_meta()
-            if blob is not None:
-                layout = _frame_layout(blob.get_data(), layout)
-        return Frame(gframe, layout)
+        # One call for everything the view needs (where, how big, and the
+        # layout: the stream info's, or the frame's own video meta).
+        try:
+            (_ok, address, size, info, fmt, width, height, planes, offsets, strides,
+             problem) = gframe.get_view()
+        except GLib.Error as exc:
+            raise _gi.translate(exc) from None
+        layout = video_layout(info)
+        if fmt is not None or problem is not None:
+            layout = _frame_layout(layout, fmt, width, height, planes, offsets, strides, problem)
+        return Frame(gframe, layout, address, size)
 
     def _next_anticipating(self, timeout: Optional[float]) -> "Bips.Frame":
         """next() with the Python warm-up of `anticipate` (bips._anticipate),

@@ -2,8 +2,7 @@
 """GStreamer helpers: a Gst.Sample (e.g. from `bipssrc ! appsink`) as an ndarray, no copy.
 
 Importing this module needs PyGObject's Gst and GstVideo. Buffers are
-mapped through libgstreamer directly (bips._gstmap), or through
-python3-gst-1.0's Gst.Buffer.map() override where that is not possible.
+mapped through python3-gst-1.0's Gst.Buffer.map() override.
 
 Nothing here waits. appsink's own "pull-sample" does, inside GStreamer,
 where Python cannot run its Ctrl-C handler until a sample comes; to keep
@@ -24,7 +23,6 @@ from gi.repository import Gst, GstVideo  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from . import _gstmap  # noqa: E402
 from ._views import flat_array, region, shaped  # noqa: E402
 from .video import SUPPORTED_FORMATS, VideoLayout, layout_for, video_layout  # noqa: E402
 
@@ -71,10 +69,7 @@ def buffer_to_ndarray(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"] = None):
     bipssrc's buffers do (GStreamer merges several memories into a new copy
     when mapping).
     """
-    if _gstmap.available(Gst):
-        address, size, unmap = _gstmap.map_read(buffer)
-    else:
-        address, size, unmap = _map_with_overrides(buffer)
+    address, size, unmap = _map_read(buffer)
     try:
         layout = buffer_layout(buffer, caps) if size else None
     except BaseException:
@@ -87,7 +82,7 @@ def buffer_to_ndarray(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"] = None):
     return shaped(flat_array(view), layout)
 
 
-def _map_with_overrides(buffer: "Gst.Buffer"):
+def _map_read(buffer: "Gst.Buffer"):
     """(address, size, unmap) through gst-python's Gst.Buffer.map()."""
     ok, info = buffer.map(Gst.MapFlags.READ)
     if not ok:

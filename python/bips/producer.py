@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from . import _gi
 from ._gi import Bips, GLib, ReleasedError
 from ._views import flat_array, region, shaped
+from .metas import Region, to_variant
 from .video import VideoLayout, caps_string, layout_for, video_layout
 
 __all__ = ["Producer", "WriteFrame"]
@@ -100,13 +101,25 @@ class WriteFrame:
 
     def publish(self, size: Optional[int] = None, pts: Optional[int] = None,
                 dts: Optional[int] = None, duration: Optional[int] = None,
-                flags: int = 0) -> None:
+                flags: int = 0, regions: Optional[List[Region]] = None,
+                custom: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                offset: Optional[int] = None, offset_end: Optional[int] = None) -> None:
         """Publishes the slot to every consumer.
 
         `size` defaults to the layout's frame size, else the whole slot.
         `pts` defaults to now (time.monotonic_ns(), the bips convention);
         pass bips.TIME_NONE for no timestamp. `dts`/`duration` default to
         none.
+
+        `regions` (bips.Region objects) and `custom` ({name: {field:
+        value}}) travel with the frame: Python consumers read them from
+        Frame.regions and Frame.custom_metas, bipssrc attaches them as
+        GstVideoRegionOfInterestMeta and GstCustomMeta (bips.metas says
+        which values travel). `offset`/`offset_end` become the buffer
+        offsets. Raises bips.InvalidArgument, the slot staying pending,
+        when they do not fit the producer's meta_size or a name is not
+        valid (a letter, then letters, digits and /-_.:+), and TypeError
+        for a value that cannot travel.
         """
         if self._data is None:
             raise ReleasedError(f"slot {self._index} was already published or discarded")
@@ -114,10 +127,14 @@ class WriteFrame:
             layout = self._producer.layout
             size = layout.size if layout and layout.size <= self._capacity else self._capacity
         none = _gi.TIME_NONE
+        times = (_now_ns() if pts is None else pts, none if dts is None else dts,
+                 none if duration is None else duration)
+        metas = to_variant(regions, custom, offset, offset_end)
         try:
-            self._producer._p.publish(self._gslot, size, _now_ns() if pts is None else pts,
-                                      none if dts is None else dts,
-                                      none if duration is None else duration, flags)
+            if metas is None:
+                self._producer._p.publish(self._gslot, size, *times, flags)
+            else:
+                self._producer._p.publish_with_metas(self._gslot, size, *times, flags, metas)
         except GLib.Error as exc:
             raise _gi.translate(exc) from None
         self._drop()
@@ -153,6 +170,9 @@ class Producer:
     consumers read the format from (raw-video caps give them shaped
     arrays). Producer.video() sizes the slots from a raw video format.
 
+    `meta_size` is how many bytes of metadata (regions of interest,
+    custom metas) each frame may carry, at most 65536.
+
     `max_wait` bounds, in seconds, how long acquire() waits for consumers
     that hold the producer back (lossless consumers behind, slots held):
     past it the producer drops the one that holds it back most, whose
@@ -172,10 +192,11 @@ class Producer:
 
     def __init__(self, channel: str, slot_size: int, slot_count: int = 4,
                  mode: int = 0o600, stream_info: Optional[str] = None,
-                 max_consumers: int = 16, max_wait: Optional[float] = 2.0):
+                 max_consumers: int = 16, max_wait: Optional[float] = 2.0,
+                 meta_size: int = 16384):
         self._p = Bips.Producer(name=channel, slot_count=slot_count, slot_size=slot_size,
                                 mode=mode, max_consumers=max_consumers,
-                                max_wait=_max_wait_ms(max_wait))
+                                max_wait=_max_wait_ms(max_wait), meta_size=meta_size)
         try:
             self._p.init(None)
         except GLib.Error as exc:
@@ -191,13 +212,13 @@ class Producer:
     def video(cls, channel: str, width: int, height: int, format: str = "RGBA",
               framerate: Optional[Tuple[int, int]] = (30, 1), slot_count: int = 4,
               mode: int = 0o600, max_consumers: int = 16,
-              max_wait: Optional[float] = 2.0) -> "Producer":
+              max_wait: Optional[float] = 2.0, meta_size: int = 16384) -> "Producer":
         """A producer of raw video: caps as stream info, slots of one frame
         (default GStreamer strides), `array` shaped (H, W, C) or in planes."""
         layout = layout_for(format, width, height)
         return cls(channel, layout.size, slot_count=slot_count, mode=mode,
                    stream_info=caps_string(format, width, height, framerate),
-                   max_consumers=max_consumers, max_wait=max_wait)
+                   max_consumers=max_consumers, max_wait=max_wait, meta_size=meta_size)
 
     def acquire(self, timeout: Optional[float] = None) -> WriteFrame:
         """A free slot, waiting up to `timeout` seconds (None: forever, 0:

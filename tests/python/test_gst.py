@@ -35,20 +35,7 @@ def _appsink_pipeline(Gst, channel, policy="lossless"):
     return pipe, pipe.get_by_name("sink")
 
 
-@pytest.fixture(params=["direct", "overrides"])
-def map_path(request, Gst, monkeypatch):
-    """Runs a test with buffers mapped through libgstreamer directly (the
-    normal path, which must be available here) and through gst-python's
-    Gst.Buffer.map() override (the fallback)."""
-    import bips._gstmap
-
-    assert bips._gstmap.available(Gst)
-    if request.param == "overrides":
-        monkeypatch.setattr(bips._gstmap, "available", lambda _Gst: False)
-    return request.param
-
-
-def test_appsink_array_is_zero_copy_and_keeps_the_buffer(Gst, channel, map_path):
+def test_appsink_array_is_zero_copy_and_keeps_the_buffer(Gst, channel):
     import bips.gst
 
     producer = bips.Producer.video(channel, 64, 48, "RGBA", slot_count=4)
@@ -91,7 +78,7 @@ def test_appsink_array_is_zero_copy_and_keeps_the_buffer(Gst, channel, map_path)
         producer.close()
 
 
-def test_appsink_planar_view(Gst, channel, map_path):
+def test_appsink_planar_view(Gst, channel):
     import bips.gst
 
     with bips.Producer.video(channel, 30, 20, "I420") as producer:
