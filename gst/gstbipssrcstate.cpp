@@ -251,9 +251,7 @@ bool SrcState::negotiate()
     }
     if (!caps)
         return true; // not attached yet: create() sets the caps with the first frame
-    bool ok = gst_base_src_set_caps(src_, caps);
-    if (ok)
-        note_layout(caps);
+    bool ok = set_caps(caps, snapshot_settings().channel);
     if (ok && !caps_pushed_) {
         caps_pushed_ = true;
         std::lock_guard<std::mutex> guard(mutex_);
@@ -262,14 +260,78 @@ bool SrcState::negotiate()
             last_generation_ = consumer_->stream_info_generation();
         }
     }
-    if (!ok)
-        GST_ELEMENT_ERROR(src_, CORE, NEGOTIATION,
-                          ("downstream does not accept the caps of channel '%s'; add "
-                           "videoconvert or change the caps filter",
-                           snapshot_settings().channel.c_str()),
-                          ("caps %" GST_PTR_FORMAT, static_cast<gpointer>(caps)));
     gst_caps_unref(caps);
     return ok;
+}
+
+namespace {
+
+// What to put between bipssrc and a downstream that refuses `caps`.
+const char *converter_hint(const GstCaps *caps)
+{
+    const GstStructure *st = gst_caps_is_empty(caps) ? nullptr : gst_caps_get_structure(caps, 0);
+    if (st && gst_structure_has_name(st, "video/x-raw"))
+        return "add videoconvert (and videoscale for another size) after bipssrc";
+    if (st && gst_structure_has_name(st, "audio/x-raw"))
+        return "add audioconvert (and audioresample for another rate) after bipssrc";
+    return "add a decoder or converter for this media after bipssrc";
+}
+
+// Caps for a one-line message: a downstream such as a converter accepts
+// dozens of structures, which would bury the rest of the message.
+std::string caps_for_message(const GstCaps *caps)
+{
+    constexpr size_t kMaxChars = 400;
+    if (gst_caps_is_empty(caps))
+        return "no caps at all (EMPTY)";
+    std::string s = caps_to_string(caps);
+    if (s.size() > kMaxChars)
+        s = s.substr(0, kMaxChars) + " ...";
+    return s;
+}
+
+} // namespace
+
+// Sends the channel's `caps` (not taken) downstream; on refusal posts an
+// error naming the channel, its caps and what downstream accepts, and
+// returns false. Streaming thread only.
+//
+// Downstream is asked first because gst_base_src_set_caps cannot tell:
+// the caps event is sticky, so the pad stores it and reports success even
+// when the peer refuses it, and the refusal surfaces only at the next
+// buffer push, as basesrc's bare "streaming stopped, reason
+// not-negotiated". The question is the one the peer's pad asks itself
+// before it takes a caps event (ACCEPT_CAPS), so the answers agree.
+bool SrcState::set_caps(GstCaps *caps, const std::string &channel)
+{
+    GstPad *pad = GST_BASE_SRC_PAD(src_);
+    // Unlinked: nothing to ask, and nothing to push to (basesrc reports
+    // not-linked itself).
+    if (gst_pad_is_linked(pad) && !gst_pad_peer_query_accept_caps(pad, caps)) {
+        GstCaps *accepted = gst_pad_peer_query_caps(pad, nullptr);
+        const std::string theirs =
+            accepted ? caps_for_message(accepted) : std::string("nothing (no answer)");
+        GST_ELEMENT_ERROR(src_, CORE, NEGOTIATION,
+                          ("downstream does not accept the caps of channel '%s': the channel "
+                           "carries %s; downstream accepts %s; %s, or change the caps filter "
+                           "to match the channel",
+                           channel.c_str(), caps_for_message(caps).c_str(), theirs.c_str(),
+                           converter_hint(caps)),
+                          ("channel caps %" GST_PTR_FORMAT "; downstream accepts %" GST_PTR_FORMAT,
+                           static_cast<gpointer>(caps), static_cast<gpointer>(accepted)));
+        gst_clear_caps(&accepted);
+        return false;
+    }
+    if (!gst_base_src_set_caps(src_, caps)) {
+        GST_ELEMENT_ERROR(src_, CORE, NEGOTIATION,
+                          ("cannot send the caps of channel '%s' downstream (is the pipeline "
+                           "shutting down?)",
+                           channel.c_str()),
+                          ("caps %" GST_PTR_FORMAT, static_cast<gpointer>(caps)));
+        return false;
+    }
+    note_layout(caps);
+    return true;
 }
 
 GstCaps *SrcState::get_caps(GstCaps *filter)

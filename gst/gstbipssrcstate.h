@@ -83,6 +83,7 @@ private:
     GstFlowReturn reattach(const std::string &why);
     GstFlowReturn next_frame(bips::Frame *frame);
     GstFlowReturn update_caps(uint64_t generation);
+    bool set_caps(GstCaps *caps, const std::string &channel);
     void record_caps(GstCaps *caps);
     void record_info(const std::string &info);
     void note_producer_latency(GstClockTime latency);

@@ -84,15 +84,7 @@ GstFlowReturn SrcState::update_caps(uint64_t generation)
     GST_DEBUG_OBJECT(src_, "caps of stream info generation %" G_GUINT64_FORMAT ": %"
                      GST_PTR_FORMAT, generation, static_cast<gpointer>(caps));
     record_caps(gst_caps_ref(caps));
-    const bool ok = gst_base_src_set_caps(src_, caps);
-    if (ok)
-        note_layout(caps);
-    if (!ok)
-        GST_ELEMENT_ERROR(src_, CORE, NEGOTIATION,
-                          ("downstream does not accept the caps of channel '%s'; add "
-                           "videoconvert or change the caps filter",
-                           consumer_->name().c_str()),
-                          ("caps %" GST_PTR_FORMAT, static_cast<gpointer>(caps)));
+    const bool ok = set_caps(caps, consumer_->name());
     gst_caps_unref(caps);
     if (!ok)
         return GST_FLOW_NOT_NEGOTIATED;

@@ -170,6 +170,57 @@ GST_START_TEST (test_second_producer_refused)
 }
 GST_END_TEST
 
+/* Runs a GRAY8-only consumer against an RGBA producer, the consumer
+ * started first (caps set with its first frame) or second (caps known
+ * when it negotiates), and checks the first error it posts. */
+static void
+check_refused_caps (gboolean consumer_first)
+{
+  g_autofree gchar *channel = bt_channel_name ("refused");
+  g_autofree gchar *cdesc = g_strdup_printf ("bipssrc channel=%s timeout=%d "
+      "! video/x-raw,format=GRAY8 ! fakesink", channel, BT_WAIT_MS);
+  GstElement *consumer = NULL, *producer = NULL;
+  if (consumer_first) {
+    consumer = bt_start (cdesc);
+    producer = start_live_producer (channel, CAPS_160);
+  } else {
+    producer = start_live_producer (channel, CAPS_160);
+    consumer = bt_parse (cdesc);
+    gst_element_set_state (consumer, GST_STATE_PLAYING);
+  }
+  GstMessage *msg = bt_expect_error (consumer, BT_WAIT_MS);
+  g_autoptr (GError) err = NULL;
+  gst_message_parse_error (msg, &err, NULL);
+  GST_INFO ("expected error: %s", err->message);
+  fail_unless (g_error_matches (err, GST_CORE_ERROR,
+          GST_CORE_ERROR_NEGOTIATION), "not a negotiation error: %s",
+      err->message);
+  g_autofree gchar *named = g_strdup_printf ("channel '%s'", channel);
+  fail_unless (strstr (err->message, named) != NULL, "the error does not "
+      "name the channel: %s", err->message);
+  fail_unless (strstr (err->message, "RGBA") != NULL, "the error does not "
+      "name the channel's caps: %s", err->message);
+  fail_unless (strstr (err->message, "GRAY8") != NULL, "the error does not "
+      "say what downstream accepts: %s", err->message);
+  fail_unless (strstr (err->message, "videoconvert") != NULL, "the error "
+      "does not say what to do: %s", err->message);
+  gst_message_unref (msg);
+  bt_stop (consumer);
+  bt_stop (producer);
+  bt_remove_channel (channel);
+}
+
+/* Proves: when downstream refuses the channel's caps, the first error on
+ * the bus is bipssrc's own, naming the channel, its caps, what downstream
+ * accepts and the fix, not basesrc's bare "not-negotiated", whether the
+ * caps were known when bipssrc negotiated or came with the first frame. */
+GST_START_TEST (test_refused_caps_explained)
+{
+  check_refused_caps (FALSE);
+  check_refused_caps (TRUE);
+}
+GST_END_TEST
+
 /* Proves: a render blocked in wait-for-consumer (no consumer ever comes)
  * returns when the pipeline goes to NULL, and nothing was published. */
 GST_START_TEST (test_wait_for_consumer_unblocks)
@@ -325,6 +376,7 @@ lifecycle_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_attach_detach_reattach);
   tcase_add_test (tc, test_second_producer_refused);
+  tcase_add_test (tc, test_refused_caps_explained);
   tcase_add_test (tc, test_wait_for_consumer_unblocks);
   tcase_add_test (tc, test_backpressure_unblocks);
   tcase_add_test (tc, test_max_wait_drops_stalled_consumer);
