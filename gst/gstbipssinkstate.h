@@ -38,7 +38,8 @@ namespace gstbips {
 // going down and the one its sink keeps as last sample); bipssrc's default
 // hold limit, bips::default_max_held(8) = 2, keeps three such consumers
 // zero-copy without ever holding the producer back. Costs 8 frames of
-// shared memory (95 MiB for 4K NV12, 253 MiB for 4K RGBA).
+// shared memory (95.0 MiB for 4K NV12, 253.2 MiB for 4K RGBA, with the
+// channel's header; MiB = 2^20 bytes, as in the core's messages).
 inline constexpr guint kDefaultSlots = 8;
 inline constexpr guint kDefaultPerms = 0600;
 // max-wait, in milliseconds: the core's default bound (ProducerOptions),

@@ -31,7 +31,7 @@ usage: bridge-recv.sh [options] PORT CHANNEL
   --srt-latency MS      SRT retransmission window (default 120; the larger
                         of the two sides' values is used)
   --passphrase WORDS    SRT encryption, as on the sender
-  --slots N             slots of the republished channel (bipssink's default 6)
+  --slots N             slots of the republished channel (bipssink's default 8)
   --buffer BYTES        UDP receive buffer (default 16 MiB, which holds a
                         few raw 720p frames)
 EOF

@@ -20,7 +20,7 @@
 # touch Python. The consumer records the clock and its getrusage() when the
 # first frame reaches its fakesink, when frame WARMUP+1 does, and at EOS, so
 # start-up, plugin loading and connecting are left out; "warm" figures also
-# leave out the first touch of every slot / buffer page (at 4K one 33 MB
+# leave out the first touch of every slot / buffer page (at 4K one 31.6 MiB
 # slot is ~8100 minor page faults). The kinds run in turn, RUNS rounds of
 # one run each; every value is the median over the rounds, and a ratio is
 # the median of (kind / in-process run of the same round).

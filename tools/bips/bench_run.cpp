@@ -219,7 +219,7 @@ int consumer_main(int fd, const BenchConfig &cfg, bool paced, const std::string 
 }
 
 // A generous bound for the whole phase: start-up, the paced time, a slow
-// 20 us per frame, and the bytes touched at 200 MB/s.
+// 20 us per frame, and the bytes touched at 200e6 bytes (190.7 MiB) per second.
 std::chrono::seconds phase_bound(const BenchConfig &cfg, bool paced)
 {
     double frames = static_cast<double>(paced ? cfg.latency_frames : cfg.frames);

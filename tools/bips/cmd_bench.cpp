@@ -24,7 +24,8 @@ constexpr uint64_t kDefaultFrames = 200000;
 // keeps a 4k-rgba row to about 10 s (194 frames of 31.6 MiB, 3 runs).
 constexpr uint64_t kFullTouchBytes = 6ull << 30;
 // Full-touch latency runs are paced so the producer can keep up: at most
-// this many bytes per second (30 Hz at 4k-rgba, 120 Hz at 1080p-rgba).
+// this many bytes per second, 953.7 MiB (30 Hz at 4k-rgba, 120 Hz at
+// 1080p-rgba).
 constexpr double kFullTouchRate = 1e9;
 
 const std::vector<OptionSpec> kOptions = {
@@ -38,7 +39,7 @@ const std::vector<OptionSpec> kOptions = {
     {"latency-frames", "N", "frames of the latency phase (default 2 s worth at --rate)"},
     {"rate", "HZ",
      "pace of the latency phase, 1..100000 (default 1000; with --touch\n"
-     "full at most 1 GB/s worth: 30 at 4k-rgba)"},
+     "full at most 953.7 MiB/s worth: 30 at 4k-rgba)"},
     {"spin-us", "N", "consumers busy-wait this long before sleeping (default 0)"},
     {"anticipate-us", "N",
      "consumers wake this long before a paced frame is due and busy-wait (default 0)"},

@@ -23,7 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr uint32_t kSlots = 4; // 4 x 1080p RGBA: about 32 MiB of shared memory
+constexpr uint32_t kSlots = 4; // 4 x 1080p RGBA: 31.7 MiB of shared memory
 constexpr double kSteadyHz = 240;
 constexpr uint32_t kFlagBurst = 1; // FrameInfo user flag: flat-out phase
 
