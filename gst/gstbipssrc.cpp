@@ -263,9 +263,26 @@ static void gst_bips_src_finalize(GObject *object)
     G_OBJECT_CLASS(gst_bips_src_parent_class)->finalize(object);
 }
 
+// The final counters go on the bus as an element message (GstBipsSrcStats,
+// printed by gst-launch-1.0 -m) as the EOS event leaves the source pad,
+// before the pipeline can post EOS. Every end of the stream passes here,
+// whoever ends it: the producer (create returns EOS), basesrc's num-buffers
+// limit (which ends the stream without calling create), or an EOS sent to
+// the element. The probe belongs to the pad, which the element owns, so
+// `user_data` (the element) outlives it.
+static GstPadProbeReturn gst_bips_src_eos_probe(GstPad *, GstPadProbeInfo *info,
+                                                gpointer user_data)
+{
+    if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+        state_of(user_data)->post_stats();
+    return GST_PAD_PROBE_OK;
+}
+
 static void gst_bips_src_init(GstBipsSrc *self)
 {
     self->state = new SrcState(GST_BASE_SRC(self));
+    gst_pad_add_probe(GST_BASE_SRC_PAD(self), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                      gst_bips_src_eos_probe, self, nullptr);
     gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
     gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
     gst_base_src_set_do_timestamp(GST_BASE_SRC(self), FALSE);

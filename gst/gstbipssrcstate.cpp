@@ -503,6 +503,11 @@ void SrcState::unlock_stop()
         consumer_->resume();
 }
 
+void SrcState::post_stats()
+{
+    gst_element_post_message(GST_ELEMENT(src_), gst_message_new_element(GST_OBJECT(src_), stats()));
+}
+
 GstStructure *SrcState::stats()
 {
     const SrcSettings s = snapshot_settings();

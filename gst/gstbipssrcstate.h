@@ -68,6 +68,9 @@ public:
     void unlock();
     void unlock_stop();
     GstStructure *stats();
+    // Posts stats() as an element message (GstBipsSrcStats). Called as the
+    // EOS event leaves the source pad, from the thread that pushes it.
+    void post_stats();
     // The max-held property changed (any thread; GST_OBJECT_LOCK held).
     void set_max_held(guint max_held) { max_held_.store(max_held, std::memory_order_relaxed); }
 

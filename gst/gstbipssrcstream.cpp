@@ -42,10 +42,7 @@ GstFlowReturn SrcState::next_frame(bips::Frame *frame)
             continue;
         case bips::Errc::EndOfStream:
             GST_INFO_OBJECT(src_, "end of stream on '%s'", consumer_->name().c_str());
-            // The final counters as an element message (seen with gst-launch -m).
-            gst_element_post_message(GST_ELEMENT(src_),
-                                     gst_message_new_element(GST_OBJECT(src_), stats()));
-            return GST_FLOW_EOS;
+            return GST_FLOW_EOS; // the final stats go out with the EOS event (post_stats)
         case bips::Errc::ProducerGone: {
             GstFlowReturn ret = reattach(r.error().message);
             if (ret != GST_FLOW_OK)

@@ -221,6 +221,70 @@ GST_START_TEST (test_refused_caps_explained)
 }
 GST_END_TEST
 
+/* Pops @pipeline's messages up to its EOS and returns the `received` of
+ * the GstBipsSrcStats element message that came before it; fails on an
+ * error, a second stats message, or none. */
+static guint64
+final_received (GstElement *pipeline)
+{
+  guint64 received = G_MAXUINT64;
+  for (;;) {
+    GstMessage *msg = bt_pop_message (pipeline, GST_MESSAGE_ELEMENT
+        | GST_MESSAGE_EOS | GST_MESSAGE_ERROR, BT_WAIT_MS);
+    fail_unless (msg != NULL, "no EOS within %d ms", BT_WAIT_MS);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      g_autoptr (GError) err = NULL;
+      gst_message_parse_error (msg, &err, NULL);
+      fail ("error before EOS: %s", err->message);
+    }
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
+      gst_message_unref (msg);
+      break;
+    }
+    const GstStructure *st = gst_message_get_structure (msg);
+    if (st != NULL && gst_structure_has_name (st, "GstBipsSrcStats")) {
+      fail_unless (received == G_MAXUINT64, "two stats messages before EOS");
+      fail_unless (gst_structure_get_uint64 (st, "received", &received),
+          "stats without received: %" GST_PTR_FORMAT, st);
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless (received != G_MAXUINT64, "EOS came without a GstBipsSrcStats "
+      "message before it");
+  return received;
+}
+
+/* Proves: bipssrc posts its final stats before EOS however the stream
+ * ends: at its own num-buffers limit (basesrc ends the stream there
+ * without asking bipssrc for another buffer) and at the producer's EOS. */
+GST_START_TEST (test_final_stats_at_every_end)
+{
+  g_autofree gchar *channel = bt_channel_name ("finalstats");
+  GstElement *producer = start_live_producer (channel, CAPS_160);
+  g_autofree gchar *cdesc = g_strdup_printf ("bipssrc channel=%s "
+      "num-buffers=10 ! fakesink", channel);
+  GstElement *consumer = bt_start (cdesc);
+  fail_unless_equals_uint64 (final_received (consumer), 10);
+  bt_stop (consumer);
+  bt_stop (producer);
+  bt_remove_channel (channel);
+
+  g_autofree gchar *channel2 = bt_channel_name ("finalstats-eos");
+  g_autofree gchar *cdesc2 = g_strdup_printf ("bipssrc channel=%s "
+      "timeout=%d ! fakesink sync=false", channel2, BT_WAIT_MS);
+  consumer = bt_start (cdesc2);
+  g_autofree gchar *pdesc = g_strdup_printf ("videotestsrc num-buffers=7 ! "
+      CAPS_160 " ! bipssink channel=%s wait-for-consumer=true sync=false",
+      channel2);
+  producer = bt_start (pdesc);
+  fail_unless_equals_uint64 (final_received (consumer), 7);
+  bt_expect_eos (producer, BT_WAIT_MS);
+  bt_stop (consumer);
+  bt_stop (producer);
+  bt_remove_channel (channel2);
+}
+GST_END_TEST
+
 /* Proves: a render blocked in wait-for-consumer (no consumer ever comes)
  * returns when the pipeline goes to NULL, and nothing was published. */
 GST_START_TEST (test_wait_for_consumer_unblocks)
@@ -377,6 +441,7 @@ lifecycle_suite (void)
   tcase_add_test (tc, test_attach_detach_reattach);
   tcase_add_test (tc, test_second_producer_refused);
   tcase_add_test (tc, test_refused_caps_explained);
+  tcase_add_test (tc, test_final_stats_at_every_end);
   tcase_add_test (tc, test_wait_for_consumer_unblocks);
   tcase_add_test (tc, test_backpressure_unblocks);
   tcase_add_test (tc, test_max_wait_drops_stalled_consumer);
