@@ -35,7 +35,8 @@
  * had not read yet and attaches again (bipssrc does so by itself); the
  * slots that consumer still held are written again. With
  * max-wait=0 the sink waits for its lossless consumers however long it
- * takes.
+ * takes. At most #GstBipsSink:max-consumers consumers attach at once; one
+ * more gets an error that names the property.
  *
  * Timestamps are published as absolute times on CLOCK_MONOTONIC (converted
  * from the pipeline's clock when it runs another one); EOS is published too,
@@ -74,6 +75,7 @@ enum {
     PROP_META_SIZE,
     PROP_PERMS,
     PROP_MAX_WAIT,
+    PROP_MAX_CONSUMERS,
     PROP_ALLOW_COPY,
     PROP_WAIT_FOR_CONSUMER,
     PROP_CONSUMERS,
@@ -155,6 +157,10 @@ static void gst_bips_sink_set_property(GObject *object, guint prop_id, const GVa
         if (mutable_now(self, pspec))
             s.max_wait_ms = g_value_get_uint64(value);
         break;
+    case PROP_MAX_CONSUMERS:
+        if (mutable_now(self, pspec))
+            s.max_consumers = g_value_get_uint(value);
+        break;
     case PROP_ALLOW_COPY:
         s.allow_copy = g_value_get_boolean(value);
         break;
@@ -202,6 +208,9 @@ static void gst_bips_sink_get_property(GObject *object, guint prop_id, GValue *v
         break;
     case PROP_MAX_WAIT:
         g_value_set_uint64(value, s.max_wait_ms);
+        break;
+    case PROP_MAX_CONSUMERS:
+        g_value_set_uint(value, s.max_consumers);
         break;
     case PROP_ALLOW_COPY:
         g_value_set_boolean(value, s.allow_copy);
@@ -334,6 +343,12 @@ static void gst_bips_sink_class_init(GstBipsSinkClass *klass)
         "that consumer loses its unread frames and attaches again (bipssrc does so by "
         "itself). 0 = wait forever (strictly lossless: a stuck consumer stalls the sink)",
         0, gstbips::kMaxWaitLimitMs, gstbips::kDefaultMaxWaitMs, rw_ready);
+    properties[PROP_MAX_CONSUMERS] = g_param_spec_uint(
+        "max-consumers", "Maximum consumers",
+        "How many consumers may attach to the channel at once; one more is refused with an "
+        "error (TooManyConsumers) until one of them leaves. Each place costs a few bytes of "
+        "the channel's memory",
+        1, gstbips::kMaxConsumersLimit, gstbips::kDefaultMaxConsumers, rw_ready);
     properties[PROP_ALLOW_COPY] = g_param_spec_boolean(
         "allow-copy", "Allow copy",
         "Copy buffers that are not slots of this channel into a slot (counted in stats as "

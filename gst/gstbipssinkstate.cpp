@@ -146,6 +146,7 @@ bool SinkState::create_producer(const std::string &stream_info, guint64 frame_si
     options.meta_capacity = s.meta_size;
     options.mode = s.perms;
     options.max_wait = max_wait_of(s.max_wait_ms);
+    options.max_consumers = s.max_consumers;
     auto created = bips::Producer::create(s.channel, options);
     if (!created) {
         const bips::Error &e = created.error();

@@ -48,6 +48,9 @@ inline constexpr guint64 kDefaultMaxWaitMs =
     std::chrono::duration_cast<std::chrono::milliseconds>(bips::ProducerOptions{}.max_wait)
         .count();
 inline constexpr guint64 kMaxWaitLimitMs = G_MAXINT64 / 1000000;
+// max-consumers: the core's default and range (ProducerOptions::max_consumers).
+inline constexpr guint kDefaultMaxConsumers = bips::ProducerOptions{}.max_consumers;
+inline constexpr guint kMaxConsumersLimit = 256;
 
 // Bytes of metadata each frame may carry (video layout, regions of
 // interest, custom metas): room for a few hundred detections.
@@ -62,6 +65,7 @@ struct SinkSettings {
     guint meta_size = kDefaultMetaSize;
     guint perms = kDefaultPerms;
     guint64 max_wait_ms = kDefaultMaxWaitMs; // 0: wait forever
+    guint max_consumers = kDefaultMaxConsumers;
     bool allow_copy = true;
     bool wait_for_consumer = false;
 };

@@ -42,6 +42,20 @@ void refuse(Link &l, Errc code, const std::string &text)
     (void)send_message(l.sock.get(), m);
 }
 
+// The refusal of a consumer that finds every place taken. The reader may
+// use any of the APIs, so it names the setting in each. Fits a message's
+// text even with a 200-character channel name.
+std::string too_many_consumers(const std::string &name, size_t places)
+{
+    const std::string taken =
+        places == 1 ? "the only consumer place of channel '" + name + "' is taken"
+                    : "all " + std::to_string(places) + " consumer places of channel '" + name +
+                          "' are taken";
+    return taken + "; stop a consumer, or have the producer create the channel with more: "
+           "max-consumers on bipssink or BipsProducer, ProducerOptions::max_consumers in C++, "
+           "max_consumers= in Python";
+}
+
 class Service {
 public:
     explicit Service(ProducerImpl &p) : p_(p) {}
@@ -212,10 +226,7 @@ bool Service::on_hello(Link &l, const Received &r)
         p_.links.begin(), p_.links.end(),
         [](const auto &x) { return x->phase == Link::Phase::Welcomed; }));
     if (joined + welcomed >= p_.joined.size()) {
-        refuse(l, Errc::TooManyConsumers,
-               "all " + std::to_string(p_.joined.size()) + " consumer places of channel '" +
-                   p_.name + "' are taken; stop a consumer, or start the producer with more "
-                             "(ProducerOptions::max_consumers)");
+        refuse(l, Errc::TooManyConsumers, too_many_consumers(p_.name, p_.joined.size()));
         return false;
     }
     Message m = make(MsgType::Welcome);
@@ -269,8 +280,7 @@ bool Service::on_join(Link &l, Received &r)
         }
     }
     if (index == UINT32_MAX) {
-        refuse(l, Errc::TooManyConsumers,
-               "all consumer places of channel '" + p_.name + "' are taken");
+        refuse(l, Errc::TooManyConsumers, too_many_consumers(p_.name, p_.joined.size()));
         return false;
     }
     l.state = std::move(map.value());

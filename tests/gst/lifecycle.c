@@ -285,6 +285,54 @@ GST_START_TEST (test_final_stats_at_every_end)
 }
 GST_END_TEST
 
+/* Proves: max-consumers bounds the consumers of a channel: with 1, a
+ * second bipssrc fails to start with an error that names the channel and
+ * the property to raise, and the first one carries on. */
+GST_START_TEST (test_max_consumers_refuses_one_more)
+{
+  g_autofree gchar *channel = bt_channel_name ("maxconsumers");
+  g_autofree gchar *desc = g_strdup_printf ("videotestsrc is-live=true ! "
+      CAPS_160 " ! bipssink name=sink channel=%s max-consumers=1", channel);
+  GstElement *producer = bt_start (desc);
+  GstElement *sink = bt_by_name (producer, "sink");
+  guint max_consumers = 0;
+  g_object_get (sink, "max-consumers", &max_consumers, NULL);
+  fail_unless_equals_int (max_consumers, 1);
+
+  g_autofree gchar *cdesc = g_strdup_printf ("bipssrc name=src channel=%s "
+      "policy=latest ! fakesink sync=false", channel);
+  GstElement *first = bt_start (cdesc);
+  GstElement *src = bt_by_name (first, "src");
+  fail_unless (bt_wait_stat_at_least (src, "received", 1, BT_WAIT_MS) >= 1,
+      "the first consumer got no frame");
+  fail_unless_equals_int (bt_wait_uint_property (sink, "consumers", 1,
+          BT_WAIT_MS), 1);
+
+  GstElement *second = bt_parse (cdesc);
+  gst_element_set_state (second, GST_STATE_PLAYING);
+  GstMessage *msg = bt_expect_error (second, BT_WAIT_MS);
+  g_autoptr (GError) err = NULL;
+  gst_message_parse_error (msg, &err, NULL);
+  GST_INFO ("expected error: %s", err->message);
+  g_autofree gchar *named = g_strdup_printf ("the only consumer place of "
+      "channel '%s' is taken", channel);
+  fail_unless (strstr (err->message, named) != NULL, "the error does not say "
+      "that the channel's one place is taken: %s", err->message);
+  fail_unless (strstr (err->message, "max-consumers on bipssink") != NULL,
+      "the error does not name the property to raise: %s", err->message);
+  gst_message_unref (msg);
+  bt_stop (second);
+
+  guint64 received = bt_stat_u64 (src, "received");
+  fail_unless (bt_wait_stat_at_least (src, "received", received + 3,
+          BT_WAIT_MS) >= received + 3, "the first consumer stopped");
+  fail_unless_equals_int (bt_stat_uint (sink, "consumers"), 1);
+  bt_stop (first);
+  bt_stop (producer);
+  bt_remove_channel (channel);
+}
+GST_END_TEST
+
 /* Proves: a render blocked in wait-for-consumer (no consumer ever comes)
  * returns when the pipeline goes to NULL, and nothing was published. */
 GST_START_TEST (test_wait_for_consumer_unblocks)
@@ -442,6 +490,7 @@ lifecycle_suite (void)
   tcase_add_test (tc, test_second_producer_refused);
   tcase_add_test (tc, test_refused_caps_explained);
   tcase_add_test (tc, test_final_stats_at_every_end);
+  tcase_add_test (tc, test_max_consumers_refuses_one_more);
   tcase_add_test (tc, test_wait_for_consumer_unblocks);
   tcase_add_test (tc, test_backpressure_unblocks);
   tcase_add_test (tc, test_max_wait_drops_stalled_consumer);

@@ -335,14 +335,16 @@ GST_START_TEST (test_defaults_and_perms)
   GstElement *sink = bt_make ("bipssink");
   GstElement *src = bt_make ("bipssrc");
   fail_unless (sink != NULL && src != NULL);
-  guint perms = 0, slots = 0, consumers = 99;
+  guint perms = 0, slots = 0, consumers = 99, max_consumers = 0;
   guint64 slot_size = 1, max_wait = 0;
   gboolean allow_copy = FALSE, wait = TRUE, reconnect = FALSE;
   g_object_get (sink, "perms", &perms, "allow-copy", &allow_copy,
       "wait-for-consumer", &wait, "slot-size", &slot_size, "slots", &slots,
-      "consumers", &consumers, "max-wait", &max_wait, NULL);
+      "consumers", &consumers, "max-wait", &max_wait, "max-consumers",
+      &max_consumers, NULL);
   fail_unless_equals_int_hex (perms, 0600);
   fail_unless_equals_uint64 (max_wait, 2000);
+  fail_unless_equals_int (max_consumers, 16);   /* ProducerOptions' default */
   fail_unless (allow_copy);
   fail_unless (!wait);
   fail_unless_equals_uint64 (slot_size, 0);
