@@ -63,6 +63,7 @@ struct ConsumerState {
     guint64 skipped = 0;
     guint64 map_address = 0;
     guint64 map_size = 0;
+    guint64 next_due_ns = 0; // CLOCK_MONOTONIC ns; 0: unknown
 
     // Caller holds read_mu (the core is not being read by another thread)
     // and state_mu. `reattached`: the core moved to another producer, whose
@@ -81,6 +82,12 @@ struct ConsumerState {
         const auto map = core->data_mapping();
         map_address = reinterpret_cast<guintptr>(map.data());
         map_size = map.size();
+        next_due_ns = 0;
+        if (const auto due = core->next_due()) {
+            const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                due->time_since_epoch());
+            next_due_ns = static_cast<guint64>(ns.count());
+        }
     }
 };
 
@@ -661,6 +668,7 @@ void bips_consumer_close(BipsConsumer *self)
         s.closed = true;
         s.map_address = 0;
         s.map_size = 0;
+        s.next_due_ns = 0;
     }
     // Destroyed outside state_mu (no lock is held while the core detaches
     // that interrupt() or a getter could wait for).
@@ -788,6 +796,29 @@ guint64 bips_consumer_get_skipped(BipsConsumer *self)
     g_return_val_if_fail(BIPS_IS_CONSUMER(self), 0);
     std::lock_guard state_lock(self->state->state_mu);
     return self->state->skipped;
+}
+
+/**
+ * bips_consumer_get_next_due:
+ * @self: a #BipsConsumer
+ *
+ * When the next frame is expected, for a consumer with
+ * #BipsConsumer:anticipate-ns set: the arrival of the last frame next()
+ * returned plus the smoothed interval between returned frames, the same
+ * estimate the consumer wakes by. A snapshot taken after each next() or
+ * reattach(), so it never waits for a blocked next(); any thread. The time
+ * may lie in the past when a frame is late. Unknown (0) until two frames
+ * of the current producer have arrived (reattach forgets the pace), once
+ * closed, and always without #BipsConsumer:anticipate-ns.
+ *
+ * Returns: the time the next frame is due, in CLOCK_MONOTONIC nanoseconds
+ *   (Python's time.monotonic_ns()), or 0 when unknown
+ */
+guint64 bips_consumer_get_next_due(BipsConsumer *self)
+{
+    g_return_val_if_fail(BIPS_IS_CONSUMER(self), 0);
+    std::lock_guard state_lock(self->state->state_mu);
+    return self->state->next_due_ns;
 }
 
 /**

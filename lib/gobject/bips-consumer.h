@@ -35,6 +35,7 @@ BIPS_API guint64 bips_consumer_get_stream_info_generation(BipsConsumer *self);
 BIPS_API guint64 bips_consumer_get_epoch(BipsConsumer *self);
 BIPS_API guint64 bips_consumer_get_received(BipsConsumer *self);
 BIPS_API guint64 bips_consumer_get_skipped(BipsConsumer *self);
+BIPS_API guint64 bips_consumer_get_next_due(BipsConsumer *self);
 BIPS_API gboolean bips_consumer_get_data_mapping(BipsConsumer *self, guint64 *out_address,
                                                  guint64 *out_size);
 

@@ -212,6 +212,23 @@ public:
     std::optional<Result<Frame>> handle(RingReader::Poll poll, FrameCopy &fc);
     void drop_attachment();
 
+    // The one estimate of when the next frame is due: the last arrival
+    // plus the smoothed interval, once two frames have arrived (reading
+    // thread, like note_arrival()).
+    std::optional<Clock::time_point> next_due() const
+    {
+        if (interval.count() == 0)
+            return std::nullopt;
+        return last_arrival + interval;
+    }
+
+    // Forgets the pace: the next producer may keep another (reading thread).
+    void forget_pace()
+    {
+        last_arrival = Clock::time_point{};
+        interval = Clock::duration{0};
+    }
+
     // Keeps a smoothed interval between returned frames (for anticipate);
     // called by handle() for every frame it returns.
     void note_arrival()
@@ -396,8 +413,8 @@ Result<Frame> Consumer::next(std::chrono::nanoseconds timeout)
     // finds the reader awake and needs no wake-up call.
     const Clock::duration ahead = d.options.anticipate;
     auto wake_at = Clock::time_point::max();
-    if (ahead.count() > 0 && d.interval.count() > 0 && d.last_arrival != Clock::time_point{})
-        wake_at = d.last_arrival + d.interval - ahead;
+    if (const auto due = d.next_due(); ahead.count() > 0 && due)
+        wake_at = *due - ahead;
     auto check_at = start + detail::kLivenessSlice;
     auto &reader = d.att->reader;
     const uint32_t limit = d.options.max_held != 0
@@ -464,6 +481,7 @@ Result<void> Consumer::reattach(std::chrono::nanoseconds timeout)
 {
     auto &d = *impl_;
     d.drop_attachment();
+    d.forget_pace();
     const auto deadline =
         timeout == kForever ? Clock::time_point::max() : Clock::now() + timeout;
     auto att = d.open(deadline);
@@ -489,6 +507,7 @@ void Consumer::resume() { impl_->interrupted.store(false, std::memory_order_rele
 
 const std::string &Consumer::stream_info() const { return impl_->info; }
 uint64_t Consumer::stream_info_generation() const { return impl_->info_gen; }
+std::optional<Clock::time_point> Consumer::next_due() const { return impl_->next_due(); }
 const std::string &Consumer::name() const { return impl_->name; }
 uint64_t Consumer::epoch() const { return impl_->att ? impl_->att->epoch : 0; }
 Policy Consumer::policy() const { return impl_->options.policy; }

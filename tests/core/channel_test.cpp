@@ -342,3 +342,65 @@ TEST(Channel, HoldLimitRefusesOneFrameTooMany)
         all.push_back(std::move(f).value());
     }
 }
+
+// ---------------------------------------------------------------- frame timing
+
+// next_due() is the consumer's one estimate of the next frame's arrival:
+// unknown until two frames came, then the last arrival plus the smoothed
+// interval; reattach() forgets it, and a consumer without anticipate never
+// keeps one.
+TEST(Channel, NextDueFollowsThePaceUntilReattach)
+{
+    const std::string name = unique_name("due");
+    auto producer_created = Producer::create(name, small_options(4));
+    ASSERT_TRUE(IsOk(producer_created));
+    auto producer = std::move(producer_created).value();
+    ConsumerOptions anticipating;
+    anticipating.anticipate = 1ms;
+    auto timed = Consumer::attach(name, anticipating, kLong);
+    auto untimed = Consumer::attach(name, {}, kLong);
+    ASSERT_TRUE(IsOk(timed));
+    ASSERT_TRUE(IsOk(untimed));
+    auto &consumer = *timed.value();
+    EXPECT_FALSE(consumer.next_due()) << "no frame yet";
+
+    // One thread publishes then reads, so each arrival lies between the
+    // clock readings around next(), and arrivals are at least kPace apart.
+    constexpr auto kPace = 20ms;
+    for (uint64_t i = 0; i < 6; ++i) {
+        if (i > 0)
+            std::this_thread::sleep_for(kPace);
+        ASSERT_TRUE(IsOk(publish_pattern(*producer, i, 64)));
+        const auto before = std::chrono::steady_clock::now();
+        auto f = consumer.next(kLong);
+        const auto after = std::chrono::steady_clock::now();
+        ASSERT_TRUE(IsOk(f)) << "frame " << i;
+        ASSERT_TRUE(IsOk(untimed.value()->next(kLong))) << "frame " << i;
+        EXPECT_FALSE(untimed.value()->next_due()) << "without anticipate, frame " << i;
+        const auto due = consumer.next_due();
+        if (i == 0) {
+            EXPECT_FALSE(due) << "one arrival gives no interval";
+            continue;
+        }
+        ASSERT_TRUE(due) << "frame " << i;
+        EXPECT_GE(*due, before + kPace) << "frame " << i;
+        // Generous: a loaded machine oversleeps, which lengthens the interval.
+        EXPECT_LE(*due, after + 10 * kPace) << "frame " << i;
+    }
+
+    // A new producer on the name may keep another pace.
+    producer.reset();
+    EXPECT_TRUE(HasError(consumer.next(kLong), Errc::ProducerGone));
+    EXPECT_TRUE(consumer.next_due()) << "the pace is kept until reattach()";
+    auto again = Producer::create(name, small_options(4));
+    ASSERT_TRUE(IsOk(again));
+    ASSERT_TRUE(IsOk(consumer.reattach(kLong)));
+    EXPECT_FALSE(consumer.next_due()) << "reattach() forgets the old producer's pace";
+    ASSERT_TRUE(IsOk(publish_pattern(*again.value(), 0, 64)));
+    ASSERT_TRUE(IsOk(consumer.next(kLong)));
+    EXPECT_FALSE(consumer.next_due()) << "one frame of the new producer gives no interval";
+    std::this_thread::sleep_for(kPace);
+    ASSERT_TRUE(IsOk(publish_pattern(*again.value(), 1, 64)));
+    ASSERT_TRUE(IsOk(consumer.next(kLong)));
+    EXPECT_TRUE(consumer.next_due());
+}

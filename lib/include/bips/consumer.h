@@ -4,8 +4,10 @@
 
 #include <bips/channel.h>
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 
 namespace bips {
@@ -91,9 +93,9 @@ private:
 };
 
 // Reads one channel. One thread at a time may call next(), reattach(),
-// stream_info(), stream_info_generation() and info(); interrupt(), resume(),
-// received(), skipped(), epoch() and data_mapping() may be called from any
-// thread as long as no reattach() runs concurrently. Frames may be released
+// stream_info(), stream_info_generation(), next_due() and info();
+// interrupt(), resume(), received(), skipped(), epoch() and data_mapping()
+// may be called from any thread as long as no reattach() runs concurrently. Frames may be released
 // from any thread, also after the Consumer is destroyed.
 class BIPS_EXPORT Consumer {
 public:
@@ -132,6 +134,17 @@ public:
     // first frame: the channel's current stream info), and its generation.
     const std::string &stream_info() const;
     uint64_t stream_info_generation() const;
+
+    // When the next frame is expected, for a consumer made with
+    // ConsumerOptions::anticipate: the arrival of the last frame next()
+    // returned plus the smoothed interval between returned frames (the
+    // estimate anticipate wakes by), on steady_clock, which is
+    // CLOCK_MONOTONIC on Linux. It may lie in the past when a frame is
+    // late. std::nullopt until two frames of the current attachment have
+    // arrived (reattach() forgets the pace: another producer may keep
+    // another), and always without anticipate, since such a consumer does
+    // not time its frames.
+    std::optional<std::chrono::steady_clock::time_point> next_due() const;
 
     const std::string &name() const;
     uint64_t epoch() const;
