@@ -10,7 +10,8 @@ at 30 frames/s on the project's machines (docs/performance.md).
 
 So a consumer with `anticipate` waits in two steps. It sleeps in the
 library until the moment the library would start busy-waiting (`ahead`
-before the frame is due), then runs the steps next() will run for the
+before the frame is due, by the library's own estimate,
+Bips.Consumer.get_next_due()), then runs the steps next() will run for the
 frame -- GObject-Introspection calls with out arguments, the layout
 cache, a read-only view shaped like a frame over the channel's own
 memory, one pixel read -- and only then calls the library again, which
@@ -23,7 +24,6 @@ Used by one reading thread at a time (Consumer.next()).
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 from ._views import flat_array, region, shaped
@@ -33,36 +33,23 @@ __all__ = ["Anticipation"]
 
 
 class Anticipation:
-    """When the next frame is due, and the warm-up before it.
+    """When to warm up before the next frame, and the warm-up itself.
 
-    `ahead_ns` is the consumer's anticipate. Arrival times are those of
-    frames returned by next(), smoothed like the library does.
+    `ahead_ns` is the consumer's anticipate. When the next frame is due is
+    the library's estimate (the one its own busy-wait goes by); nothing
+    about frame timing is kept here.
     """
 
-    __slots__ = ("ahead_ns", "last_ns", "interval_ns")
+    __slots__ = ("ahead_ns",)
 
     def __init__(self, ahead_ns: int):
         self.ahead_ns = ahead_ns
-        self.reset()
 
-    def arrived(self) -> None:
-        """Notes that next() returns a frame now."""
-        now = time.monotonic_ns()
-        if self.last_ns:
-            gap = now - self.last_ns
-            self.interval_ns = gap if not self.interval_ns else (7 * self.interval_ns + gap) // 8
-        self.last_ns = now
-
-    def reset(self) -> None:
-        """Forgets the timing (a new producer may have another pace)."""
-        self.last_ns = 0
-        self.interval_ns = 0
-
-    def wake_ns(self) -> Optional[int]:
-        """CLOCK_MONOTONIC time to start warming up, or None if unknown."""
-        if not self.interval_ns:
-            return None
-        return self.last_ns + self.interval_ns - self.ahead_ns
+    def wake_ns(self, gconsumer) -> Optional[int]:
+        """CLOCK_MONOTONIC time to start warming up, or None while the
+        library does not know when the next frame is due."""
+        due = gconsumer.get_next_due()
+        return due - self.ahead_ns if due else None
 
     @staticmethod
     def warm_up(gconsumer) -> None:

@@ -325,8 +325,6 @@ class Consumer:
             gframe, code, message = self._poll_next(_gi.slice_ms(timeout))
             if gframe is None:
                 gframe = _gi.wait_rest(self._poll_next, timeout, code, message)
-        if self._anticipation is not None:
-            self._anticipation.arrived()
         # One call for everything the view needs (where, how big, and the
         # layout: the stream info's, or the frame's own video meta).
         try:
@@ -348,7 +346,7 @@ class Consumer:
         a = self._anticipation
         start = time.monotonic_ns()
         deadline = None if timeout is None else start + int(timeout * 1e9)
-        wake = a.wake_ns()
+        wake = a.wake_ns(self._c)
         if wake is not None and deadline is not None:
             wake = min(wake, deadline)
         if wake is not None and wake - start >= 1_000_000:
@@ -374,8 +372,6 @@ class Consumer:
         attaches to it. Ctrl-C interrupts the wait (KeyboardInterrupt
         within 0.1 s); until a later reattach() succeeds, next() may then
         raise bips.ProducerGone (the old attachment is already let go)."""
-        if self._anticipation is not None:
-            self._anticipation.reset()
         ok, code, message = self._c.poll_reattach(_gi.slice_ms(timeout))
         if not ok:
             _gi.wait_rest(self._c.poll_reattach, timeout, code, message)

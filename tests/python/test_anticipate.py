@@ -64,6 +64,34 @@ def test_every_paced_frame_arrives_in_order_after_a_warm_up(channel, count_warm_
         assert len(count_warm_ups) >= 5
 
 
+def test_the_wake_time_is_the_librarys_estimate(channel):
+    # Python keeps no frame timing of its own: it wakes `ahead` before the
+    # library's next_due, which is on the clock of time.monotonic_ns().
+    with bips.Producer(channel, 64) as producer, \
+            bips.Consumer(channel, timeout=5, anticipate=0.004) as consumer:
+        gconsumer = consumer.gobject
+        assert gconsumer.get_next_due() == 0, "no frame yet"
+        thread = _paced(producer, 5)
+        for k in range(5):
+            before = time.monotonic_ns()
+            consumer.next(timeout=5).release()
+            after = time.monotonic_ns()
+            due = gconsumer.get_next_due()
+            if k == 0:
+                assert due == 0, "one frame gives no interval"
+                continue
+            # Generous: paced frames may bunch up on a loaded machine.
+            assert before < due < after + 20 * int(PERIOD * 1e9)
+            assert consumer._anticipation.wake_ns(gconsumer) == due - 4_000_000
+        thread.join(timeout=10)
+        producer.end_of_stream()
+        with pytest.raises(bips.EndOfStream):
+            consumer.next(timeout=5)
+        consumer.reattach(timeout=5)
+        assert gconsumer.get_next_due() == 0, "reattach() forgets the pace"
+        assert consumer._anticipation.wake_ns(gconsumer) is None
+
+
 def test_timeout_is_honoured_when_frames_stop(channel):
     with bips.Producer(channel, 64) as producer, \
             bips.Consumer(channel, timeout=5, anticipate=0.004) as consumer:
