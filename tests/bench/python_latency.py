@@ -14,13 +14,25 @@ Modes (each with its own producer process, paced at --fps):
            (GStreamer's own shared-memory pair, for scale; shmsink copies each
            frame into its area, and the timestamp travels in the frame's
            first 8 bytes because shm carries no buffer metadata)
+  mpshm    the peer: what people write by hand to share NumPy arrays between
+           containers. A Python producer owns a ring of --ring
+           multiprocessing.shared_memory blocks, one frame each; it writes a
+           frame through a NumPy view and sends "ready (index, stamp)" over a
+           socketpair; the consumer attaches to each block once by name,
+           makes an (H, W, 4) ndarray over it, reads a pixel and sends
+           "released (index)" back. The producer reuses a block only once it
+           is released (lossless). The producer unlinks its blocks on every
+           exit it sees (end, error, Ctrl-C, SIGTERM); if it is killed, its
+           multiprocessing resource tracker does, and so does this script.
 
 Latency = CLOCK_MONOTONIC when the consumer holds the array and has read
 one pixel of it, minus CLOCK_MONOTONIC just before the producer's publish
-(bips pts / appsrc push). Both ends use the same clock, so the figures are
+(bips pts / appsrc push / mpshm's ready notice). Both ends use the same clock, so the figures are
 comparable across processes. The modes take turns over --rounds rounds;
 per mode it prints the median of the rounds' p50s (and each of them), and
-the p99 and max over every frame.
+the p99 and max over every frame. When mpshm runs too, each other mode's
+p50 is also shown as a ratio to mpshm's p50 of the same run (below 1:
+faster than the hand-written peer).
 
 In the bips modes the producer is tests/bench/paced_producer, a native
 process like a camera pipeline (--producer python: bips.Producer, whose own
@@ -33,14 +45,30 @@ Not a test: nothing is asserted; the numbers depend on the machine.
 """
 
 import argparse
+import itertools
 import os
+import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
+from collections import deque
 
 import numpy as np
 
 STAMP = np.dtype("<u8")
+
+# The peer's messages, one per SOCK_SEQPACKET packet: "frame ready" (block
+# index, CLOCK_MONOTONIC ns stamped just before sending) from the producer,
+# "frame released" (block index) from the consumer. READY with index
+# END_OF_FRAMES ends the stream.
+READY = struct.Struct("<IQ")
+RELEASED = struct.Struct("<I")
+END_OF_FRAMES = 0xFFFFFFFF
+
+# The mode every other one is compared with.
+PEER = "mpshm"
 
 
 # ------------------------------------------------------------------ producers
@@ -119,6 +147,118 @@ def produce_shm(args) -> int:
     pipeline.set_state(Gst.State.NULL)
     pool.set_active(False)
     return 0
+
+
+def block_names(prefix, count):
+    """Names of the peer's shared-memory blocks (under /dev/shm)."""
+    return [f"{prefix}-{i}" for i in range(count)]
+
+
+def attach_block(name):
+    """Attaches to a block another process created and owns.
+
+    Before Python 3.13 (no `track` argument), attaching also registers the
+    block with this process's resource tracker, which would unlink it when
+    this process exits and warn about a leak; the producer owns the block,
+    so the registration is taken back.
+    """
+    from multiprocessing import resource_tracker, shared_memory
+
+    try:
+        return shared_memory.SharedMemory(name=name, track=False)
+    except TypeError:
+        block = shared_memory.SharedMemory(name=name)
+        resource_tracker.unregister(block._name, "shared_memory")  # noqa: SLF001
+        return block
+
+
+def unlink_blocks(names):
+    """Removes whichever of the peer's blocks still exist (a backstop for a
+    producer that was killed before it could unlink them)."""
+    from multiprocessing import shared_memory
+
+    for name in names:
+        try:
+            block = shared_memory.SharedMemory(name=name)
+        except FileNotFoundError:
+            continue
+        block.close()
+        block.unlink()
+
+
+def produce_mpshm(args) -> int:
+    """The peer's producer: a ring of shared-memory blocks and a socketpair.
+
+    The blocks are this process's: it creates them and unlinks them in the
+    finally below, which every exit it sees reaches (SIGTERM is turned into
+    SystemExit for that). Creating them also registers them with
+    multiprocessing's resource tracker, which unlinks them if this process
+    is killed outright.
+    """
+    from multiprocessing import shared_memory
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    link = socket.socket(fileno=args.notice_fd)
+    shape = (args.height, args.width, 4)
+    size = args.width * args.height * 4
+    blocks, frames = [], []
+    try:
+        for name in block_names(args.channel, args.ring):
+            blocks.append(shared_memory.SharedMemory(name=name, create=True, size=size))
+        frames = [np.ndarray(shape, np.uint8, buffer=b.buf) for b in blocks]
+        for index in range(args.ring):
+            # Written once, so the pages are resident as a camera's
+            # buffers would be.
+            frames[index][...] = 0
+        free = deque(range(args.ring))
+
+        def take_releases(timeout):
+            # Blocks for one release message when `timeout` is not 0, then
+            # takes whatever else has arrived. False once the consumer closed
+            # its end.
+            link.settimeout(timeout)
+            while True:
+                try:
+                    message = link.recv(RELEASED.size)
+                except (BlockingIOError, TimeoutError):
+                    return True
+                if not message:
+                    return False
+                free.append(RELEASED.unpack(message)[0])
+                link.settimeout(0)
+
+        print("ready", flush=True)
+        period = 1.0 / args.fps
+        start = time.monotonic() + 0.2
+        for k in range(args.frames + args.warmup):
+            delay = start + k * period - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if not take_releases(0):
+                return 0
+            if not free:
+                # Lossless: a block is reused only once the consumer is done
+                # with it.
+                if not take_releases(5) or not free:
+                    print("mpshm: the consumer released no block in 5 s", file=sys.stderr)
+                    return 1
+            index = free.popleft()
+            frames[index].reshape(-1)[:8].view(STAMP)[0] = k  # a frame counter, like paced_producer
+            link.send(READY.pack(index, time.monotonic_ns()))
+        link.send(READY.pack(END_OF_FRAMES, 0))
+        # The consumer may still attach to blocks named in notices it has not
+        # read yet; unlink once it has released every block (or gone).
+        deadline = time.monotonic() + 10
+        while len(free) < args.ring and time.monotonic() < deadline:
+            if not take_releases(max(0.0, deadline - time.monotonic())):
+                break
+        return 0
+    finally:
+        frames = None  # SharedMemory.close() refuses while a view exists
+        for block in blocks:
+            block.close()
+            block.unlink()
+        link.close()
 
 
 # ------------------------------------------------------------------ consumers
@@ -231,40 +371,108 @@ def consume_shm(args):
         stamp), 0
 
 
+def consume_mpshm(args):
+    """The peer's consumer: waits for a notice, views the block, reads a
+    pixel, releases the block. Attaches to each block the first time it is
+    named and closes them all on the way out (the producer unlinks them)."""
+    link = args.notices
+    link.settimeout(10)
+    shape = (args.height, args.width, 4)
+    blocks = {}
+    out = []
+    array = None
+    try:
+        while True:
+            try:
+                message = link.recv(READY.size)
+            except TimeoutError:
+                break
+            except ConnectionResetError:
+                raise RuntimeError("mpshm: the producer went away mid-stream "
+                                   "(its error, if any, is above)") from None
+            if not message:
+                break
+            index, stamp = READY.unpack(message)
+            if index == END_OF_FRAMES:
+                break
+            block = blocks.get(index)
+            if block is None:
+                block = blocks[index] = attach_block(f"{args.channel}-{index}")
+            array = np.ndarray(shape, np.uint8, buffer=block.buf)
+            int(array[0, 0, 0])
+            now = time.monotonic_ns()
+            out.append(now - stamp)
+            array = None
+            link.send(RELEASED.pack(index))
+    finally:
+        array = None  # SharedMemory.close() refuses while a view exists
+        for block in blocks.values():
+            block.close()
+    return out, 0
+
+
 # ------------------------------------------------------------------ driver
+
+_runs = itertools.count()
 
 
 def run_mode(mode, args):
-    tag = f"{os.getpid()}-{mode.replace('+', '-')}"
-    child_args = [sys.executable, os.path.abspath(__file__), "--role",
-                  "produce-shm" if mode == "shm" else "produce-bips",
-                  "--channel", f"bench-{tag}", "--socket", f"/tmp/bips-bench-{tag}.sock",
+    # A new tag for every run: the resource tracker of a killed mpshm
+    # producer unlinks its blocks some time after the kill, and must not
+    # find the next run's blocks under the same names.
+    tag = f"{os.getpid()}-{next(_runs)}-{mode.replace('+', '-')}"
+    args.channel, args.socket = f"bench-{tag}", f"/tmp/bips-bench-{tag}.sock"
+    role = {"shm": "produce-shm", "mpshm": "produce-mpshm"}.get(mode, "produce-bips")
+    child_args = [sys.executable, os.path.abspath(__file__), "--role", role,
+                  "--channel", args.channel, "--socket", args.socket,
                   "--frames", str(args.frames), "--warmup", str(args.warmup),
                   "--width", str(args.width), "--height", str(args.height),
-                  "--fps", str(args.fps)]
-    if mode != "shm" and args.producer == "native":
+                  "--fps", str(args.fps), "--ring", str(args.ring)]
+    if role == "produce-bips" and args.producer == "native":
         native = os.environ.get("BIPS_PACED_PRODUCER")
         if not native:
             raise RuntimeError("BIPS_PACED_PRODUCER is not set: run inside "
                                "`meson devenv -C build`, or pass --producer python")
-        child_args = [native, f"bench-{tag}", str(args.width), str(args.height),
+        child_args = [native, args.channel, str(args.width), str(args.height),
                       str(args.fps), str(args.frames + args.warmup)]
-    producer = subprocess.Popen(child_args, stdout=subprocess.PIPE, text=True)
+    args.notices = producer = None
     try:
+        theirs = None
+        if mode == "mpshm":
+            args.notices, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            child_args += ["--notice-fd", str(theirs.fileno())]
+        try:
+            producer = subprocess.Popen(child_args, stdout=subprocess.PIPE, text=True,
+                                        pass_fds=(theirs.fileno(),) if theirs else ())
+        finally:
+            if theirs is not None:
+                theirs.close()  # the producer's end; its copy lives in the child
         if producer.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{mode}: the producer did not start")
-        args.channel, args.socket = f"bench-{tag}", f"/tmp/bips-bench-{tag}.sock"
         base = mode.split("+")[0]
         args.ahead = args.anticipate if mode.endswith("+anticipate") else 0.0
         consume = {"gi": consume_gi, "appsink": consume_appsink,
-                   "appsink-signal": consume_appsink_signal, "shm": consume_shm}[base]
+                   "appsink-signal": consume_appsink_signal, "shm": consume_shm,
+                   "mpshm": consume_mpshm}[base]
         latencies, skipped = consume(args)
         producer.wait(timeout=30)
     finally:
-        producer.kill()
-        producer.wait()
+        if producer is not None:
+            if producer.poll() is None:
+                # SIGTERM first, so that a producer that cleans up (the
+                # mpshm one unlinks its blocks) can.
+                producer.terminate()
+                try:
+                    producer.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    producer.kill()
+            producer.wait()
+        if args.notices is not None:
+            args.notices.close()
+        if mode == "mpshm":
+            unlink_blocks(block_names(args.channel, args.ring))
         try:
-            os.unlink(f"/tmp/bips-bench-{tag}.sock")
+            os.unlink(args.socket)
         except FileNotFoundError:
             pass
     lat = np.array(latencies[args.warmup:], dtype=np.float64) / 1e6
@@ -274,7 +482,7 @@ def run_mode(mode, args):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     all_modes = ("gi", "gi+anticipate", "appsink", "appsink+anticipate", "appsink-signal",
-                 "appsink-signal+anticipate", "shm")
+                 "appsink-signal+anticipate", "shm", PEER)
     parser.add_argument("--mode", default="all", choices=("all",) + all_modes)
     parser.add_argument("--anticipate", type=float, default=0.001,
                         help="seconds the +anticipate modes wake before a frame is due")
@@ -289,15 +497,22 @@ def main() -> int:
                         help="who publishes in the bips modes: tests/bench/paced_producer "
                              "(C++, like a camera process) or bips.Producer in Python")
     parser.add_argument("--policy", default="lossless", choices=("lossless", "latest"))
+    parser.add_argument("--ring", type=int, default=4,
+                        help="shared-memory blocks of the mpshm producer (one frame each)")
     parser.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--channel", default="", help=argparse.SUPPRESS)
     parser.add_argument("--socket", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--notice-fd", type=int, default=-1, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ring < 1:
+        parser.error(f"--ring must be at least 1, not {args.ring}")
 
     if args.role == "produce-bips":
         return produce_bips(args)
     if args.role == "produce-shm":
         return produce_shm(args)
+    if args.role == "produce-mpshm":
+        return produce_mpshm(args)
 
     modes = list(all_modes) if args.mode == "all" else [args.mode]
     print(f"publish -> ndarray latency, RGBA {args.width}x{args.height} "
@@ -318,14 +533,20 @@ def main() -> int:
             print(f"round {rnd + 1} {mode:<26}"
                   + (f"p50 {per_round[mode][-1]:.3f} ms" if lat.size else "no frames"),
                   flush=True)
-    print(f"{'mode':<27}{'frames':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  p50 ms by round")
+    # "x peer": a mode's p50 over the peer's p50 of this same run.
+    peer_p50 = float(np.median(per_round[PEER])) if per_round.get(PEER) else None
+    print(f"{'mode':<27}{'frames':>7}{'p50 ms':>9}{'x peer':>8}{'p99 ms':>9}{'max ms':>9}"
+          "  p50 ms by round")
     for mode in modes:
+        label = f"{mode} (peer)" if mode == PEER else mode
         if not pooled[mode]:
-            print(f"{mode:<27}{0:>7}  (no frames)")
+            print(f"{label:<27}{0:>7}  (no frames)")
             continue
         lat = np.concatenate(pooled[mode])
+        p50 = float(np.median(per_round[mode]))
+        ratio = "-" if peer_p50 is None or mode == PEER else f"{p50 / peer_p50:.2f}"
         rounds = "/".join(f"{v:.3f}" for v in per_round[mode])
-        print(f"{mode:<27}{lat.size:>7}{np.median(per_round[mode]):>9.3f}"
+        print(f"{label:<27}{lat.size:>7}{p50:>9.3f}{ratio:>8}"
               f"{np.percentile(lat, 99):>9.3f}{lat.max():>9.3f}  {rounds}", flush=True)
     return 0
 
