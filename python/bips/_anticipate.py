@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ._views import flat_array, region, shaped
+from ._views import region, shaped
 from .video import video_layout
 
 __all__ = ["Anticipation"]
@@ -68,8 +68,8 @@ class Anticipation:
                 size = layout.needed
             else:
                 layout = None
-            view, _alive = region(address, size, None)
-            array = shaped(flat_array(view), layout)
+            flat, _alive = region(address, size, None)
+            array = shaped(flat, layout)
             plane = array[0] if isinstance(array, tuple) else array
             int(plane[(0,) * plane.ndim])
         except Exception:  # noqa: BLE001 - the real next() reports it

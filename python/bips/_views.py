@@ -1,20 +1,19 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """NumPy arrays over foreign memory whose owner lives exactly as long as they do.
 
-The building block is a "region": a ctypes byte array placed at a raw
-address, with a finalizer that gives the memory back (releases a bips frame,
-unmaps a GstBuffer). Every array made here has the region at the bottom of
-its `base` chain (ndarray -> memoryview -> region), and so does every view
-NumPy derives from it (slices, reshapes, torch.from_numpy). The region -- and
-with it the frame's slot or the buffer's mapping -- therefore stays alive
-while any such array is referenced, and is given back as soon as the last
-one goes, whatever order the garbage collector picks.
+The building block is a "region": a small object that describes the memory
+to NumPy (its __array_interface__) and gives it back (releases a bips
+frame, unmaps a GstBuffer) when it is destroyed. Every array made here has
+the region as the `base` of its chain (plane array -> flat array ->
+region), and so does every view NumPy derives from it (slices, reshapes,
+torch.from_numpy). The region -- and with it the frame's slot or the
+buffer's mapping -- therefore stays alive while any such array is
+referenced, and is given back as soon as the last one goes, whatever order
+the garbage collector picks.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import weakref
 from typing import Callable, Optional, Tuple
 
@@ -23,56 +22,49 @@ import numpy as np
 from .video import Planes2, Planes3, VideoLayout
 
 
-@functools.lru_cache(maxsize=64)
-def _region_type(size: int):
-    # A subclass (not the plain array type) so that instances take weak
-    # references.
-    return type(f"_Region{size}", (ctypes.c_uint8 * size,), {})
+class _Region:
+    """`size` bytes at `address`, seen by NumPy through the array interface
+    (read-only unless `writable`); calls `release` once when destroyed.
 
+    CPython destroys it when the last array over it goes (reference
+    counting), from whichever thread dropped that array; `owner` is kept
+    alive until then. The release runs at most once and never raises (an
+    error is printed by Python, as for any failing destructor, only if the
+    release itself raises, which the callers' releases do not).
+    """
 
-# Weak references to live regions, by id (a weak reference to an unhashable
-# object is unhashable). Each one's callback gives its region's memory back;
-# they are kept here because a weak reference that is itself garbage never
-# calls back. Adding and removing are atomic under the GIL, so the callbacks
-# may run in any thread.
-_live: dict = {}
+    __slots__ = ("__array_interface__", "_owner", "_release", "__weakref__")
 
-_U8 = np.dtype(np.uint8)
+    def __init__(self, address: int, size: int, owner: object,
+                 release: Optional[Callable[[], object]], writable: bool):
+        self.__array_interface__ = {"data": (address, not writable), "shape": (size,),
+                                    "typestr": "|u1", "version": 3}
+        self._owner = owner
+        self._release = release
+
+    def __del__(self):
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
 
 def region(address: int, size: int, owner: object,
            release: Optional[Callable[[], object]] = None,
-           writable: bool = False) -> Tuple[memoryview, weakref.ref]:
-    """A memoryview of the `size` bytes at `address`, and a weak reference
-    that tells whether anything still uses them.
+           writable: bool = False) -> Tuple[np.ndarray, weakref.ref]:
+    """A 1-D uint8 array over the `size` bytes at `address` (no copy), and
+    a weak reference that tells whether anything still uses them.
 
-    The view exports a ctypes array placed at `address` (the "region");
-    every array built on the view keeps the region alive. When the last of
-    them is gone, `release` is called once (from whichever thread dropped
-    it) and `owner`, kept alive until then, is let go. If the interpreter
-    exits first, `release` is not called: the process's mappings go with
-    it, and a bips slot of a dead consumer is reclaimed by its producer.
-    Hand the view to flat_array() only; keep no other reference to it.
+    Every array built on the returned one keeps the region alive. When the
+    last of them is gone, `release` is called once (from whichever thread
+    dropped it) and `owner`, kept alive until then, is let go. If the
+    interpreter exits first, `release` may not be called: the process's
+    mappings go with it, and a bips slot of a dead consumer is reclaimed by
+    its producer. The array is read-only unless `writable`: NumPy refuses
+    setflags(write=True) on it, as the region offers no writable buffer.
     Cheap on purpose: it runs once per frame on the latency path.
     """
-    block = _region_type(size).from_address(address)
-
-    # `live` is bound here: at interpreter exit the module's globals may be
-    # gone before the last callbacks run.
-    def gone(ref, owner=owner, release=release, live=_live):
-        live.pop(id(ref), None)
-        if release is not None:
-            release()
-
-    ref = weakref.ref(block, gone)
-    _live[id(ref)] = ref
-    view = memoryview(block)
-    return (view if writable else view.toreadonly()), ref
-
-
-def flat_array(buffer: memoryview) -> np.ndarray:
-    """A 1-D uint8 array over the whole buffer (no copy)."""
-    return np.frombuffer(buffer, _U8)
+    block = _Region(address, size, owner, release, writable)
+    return np.asarray(block), weakref.ref(block)
 
 
 _DTYPES: dict = {}
@@ -91,10 +83,8 @@ def shaped(flat: np.ndarray, layout: Optional[VideoLayout]):
     itself when there is no layout. Raises ValueError if the frame is too
     small for the layout. No copy either way.
 
-    `flat` must be a flat_array(): the plane arrays take it as their base,
-    so they inherit its lifetime and its read-only flag (built straight on
-    the memoryview, NumPy would take the writable region below it as base,
-    and setflags(write=True) would then succeed on read-only memory).
+    `flat` must be an array made by region(): the plane arrays take it as
+    their base, so they inherit its lifetime and its read-only flag.
     """
     if layout is None:
         return flat

@@ -13,7 +13,7 @@ import numpy as np
 from . import _gi
 from ._gi import UNLIMITED_HELD, Bips, GLib, ReleasedError
 from ._anticipate import Anticipation
-from ._views import flat_array, region, shaped
+from ._views import region, shaped
 from .metas import Fields, Region, from_unpacked
 from .video import SUPPORTED_FORMATS, VideoLayout, layout_for, video_layout
 
@@ -60,8 +60,7 @@ class Frame:
         # The region gives the slot back once neither this Frame nor any
         # array built from it refers to the memory; _region tells whether
         # any still does.
-        view, self._region = region(address, size, gframe, gframe.release)
-        self._data = flat_array(view)
+        self._data, self._region = region(address, size, gframe, gframe.release)
         self._array = None
 
     # -- data ---------------------------------------------------------------

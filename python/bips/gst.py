@@ -23,7 +23,7 @@ from gi.repository import Gst, GstVideo  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ._views import flat_array, region, shaped  # noqa: E402
+from ._views import region, shaped  # noqa: E402
 from .video import SUPPORTED_FORMATS, VideoLayout, layout_for, video_layout  # noqa: E402
 
 __all__ = ["sample_to_ndarray", "buffer_to_ndarray", "buffer_layout"]
@@ -78,8 +78,8 @@ def buffer_to_ndarray(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"] = None):
     if size == 0:
         unmap()
         return np.empty(0, dtype=np.uint8)
-    view, _alive = region(address, size, buffer, unmap)
-    return shaped(flat_array(view), layout)
+    flat, _alive = region(address, size, buffer, unmap)
+    return shaped(flat, layout)
 
 
 def _map_read(buffer: "Gst.Buffer"):

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _gi
 from ._gi import Bips, GLib, ReleasedError
-from ._views import flat_array, region, shaped
+from ._views import region, shaped
 from .metas import Region, to_variant
 from .video import VideoLayout, caps_string, layout_for, video_layout
 
@@ -66,8 +66,8 @@ class WriteFrame:
         # mapping) alive while any array of it exists. Nothing to release
         # when it goes: publish/discard (or the slot's own finalizer, which
         # discards a slot still pending) give the slot back.
-        view, _alive = region(gslot.get_data_address(), self._capacity, gslot, writable=True)
-        self._data = flat_array(view)
+        self._data, _alive = region(gslot.get_data_address(), self._capacity, gslot,
+                                    writable=True)
         self._array = None
 
     @property

@@ -483,7 +483,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     all_modes = ("gi", "gi+anticipate", "appsink", "appsink+anticipate", "appsink-signal",
                  "appsink-signal+anticipate", "shm", PEER)
-    parser.add_argument("--mode", default="all", choices=("all",) + all_modes)
+    parser.add_argument("--mode", default="all",
+                        help="all, or modes separated by commas: " + ", ".join(all_modes))
     parser.add_argument("--anticipate", type=float, default=0.001,
                         help="seconds the +anticipate modes wake before a frame is due")
     parser.add_argument("--frames", type=int, default=200,
@@ -514,7 +515,10 @@ def main() -> int:
     if args.role == "produce-mpshm":
         return produce_mpshm(args)
 
-    modes = list(all_modes) if args.mode == "all" else [args.mode]
+    modes = list(all_modes) if args.mode == "all" else args.mode.split(",")
+    unknown = [m for m in modes if m not in all_modes]
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(all_modes)}")
     print(f"publish -> ndarray latency, RGBA {args.width}x{args.height} "
           f"({args.width * args.height * 4 / 2**20:.1f} MiB/frame) at {args.fps:g} fps, "
           f"{args.frames} frames per mode and round, {args.rounds} rounds, "
