@@ -301,6 +301,7 @@ class Consumer:
         # Bound once: the lookup costs as much as the out arguments of
         # poll_next() that replaced next()'s GError.
         self._poll_next = self._c.poll_next
+        self._poll_next_view = self._c.poll_next_view
         # Attaches as init(None) would, in slices.
         ok, code, message = self._c.poll_attach(_gi.slice_ms(timeout))
         if not ok:
@@ -318,19 +319,21 @@ class Consumer:
         reattach()). Frames that fail validation are skipped and counted
         in `skipped`, never returned.
         """
-        if self._anticipation is not None and timeout != 0:
-            gframe = self._next_anticipating(timeout)
-        else:
-            gframe, code, message = self._poll_next(_gi.slice_ms(timeout))
+        if self._anticipation is None or timeout == 0:
+            # The frame and its view in one call: each call through
+            # GObject-Introspection costs tens of microseconds right after
+            # a wake-up (docs/performance.md).
+            (gframe, code, message, address, size, info, fmt, width, height, planes,
+             offsets, strides, problem) = self._poll_next_view(_gi.slice_ms(timeout))
             if gframe is None:
                 gframe = _gi.wait_rest(self._poll_next, timeout, code, message)
-        # One call for everything the view needs (where, how big, and the
-        # layout: the stream info's, or the frame's own video meta).
-        try:
+                (_ok, address, size, info, fmt, width, height, planes, offsets, strides,
+                 problem) = gframe.get_view()
+        else:
+            gframe = self._next_anticipating(timeout)
             (_ok, address, size, info, fmt, width, height, planes, offsets, strides,
              problem) = gframe.get_view()
-        except GLib.Error as exc:
-            raise _gi.translate(exc) from None
+        # The layout: the stream info's, or the frame's own video meta.
         layout = video_layout(info)
         if fmt is not None or problem is not None:
             layout = _frame_layout(layout, fmt, width, height, planes, offsets, strides, problem)

@@ -3,7 +3,7 @@
 //
 //   paced_producer CHANNEL WIDTH HEIGHT FPS FRAMES
 //
-// Creates CHANNEL with raw-video caps as stream info and four slots of one
+// Creates CHANNEL with raw-video caps as stream info and eight slots of one
 // frame, prints "ready", waits (up to 20 s) for a consumer, then publishes
 // FRAMES frames on an absolute CLOCK_MONOTONIC schedule of FPS per second,
 // then end of stream. Each frame's PTS is CLOCK_MONOTONIC read right before
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
         return fail("WIDTH, HEIGHT, FPS and FRAMES must be positive");
 
     bips::ProducerOptions opts;
-    opts.slot_count = 4;
+    opts.slot_count = 8; // bipssink's default: bipssrc then keeps 2 frames zero-copy
     opts.slot_size = width * height * 4;
     auto created = bips::Producer::create(name, opts);
     if (!created)
