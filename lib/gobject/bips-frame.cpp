@@ -399,8 +399,9 @@ guint64 bips_frame_get_stream_info_generation(BipsFrame *self)
  * bips_frame_get_meta:
  * @self: a #BipsFrame
  *
- * The per-frame metadata the producer published with the frame (opaque to
- * bips; a small copy, not the frame data).
+ * The raw bytes of the metadata the producer published with the frame (a
+ * small copy, not the frame data): bips' own format, which
+ * bips_frame_get_metas() reads, or whatever bytes a C++ producer put there.
  *
  * Returns: (transfer full) (nullable): the metadata, or %NULL if there is
  *   none

@@ -22,7 +22,7 @@ struct _BtForger {
 
 namespace {
 
-// The blob layout of gst/gstbipsmeta.h, written out independently of the
+// The blob layout of lib/include/bips/framemeta.h, written out independently of the
 // plugin's serializer: a forger does not use the real thing either.
 constexpr uint32_t fourcc(char a, char b, char c, char d)
 {

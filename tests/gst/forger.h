@@ -11,7 +11,7 @@ G_BEGIN_DECLS
 typedef struct _BtForger BtForger;
 
 /* The fields of one video meta record as bipssink writes it (see
- * gst/gstbipsmeta.h: blob "BMT1", record "VMET"), taken as they are:
+ * lib/include/bips/framemeta.h: blob "BMT1", record "VMET"), taken as they are:
  * nothing is checked, that is the point. */
 typedef struct
 {
