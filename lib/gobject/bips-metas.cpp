@@ -118,6 +118,25 @@ bool region_from_variant(GVariant *v, bips::RegionOfInterest *r, std::string *wh
     return ok;
 }
 
+// Reads every child of the array `v` with `read` into `out`; false, with
+// *why set by `read`, at the first it cannot.
+template <typename T>
+bool each_child(GVariant *v, std::vector<T> *out,
+                bool (*read)(GVariant *, T *, std::string *), std::string *why)
+{
+    const gsize n = g_variant_n_children(v);
+    bool ok = true;
+    for (gsize i = 0; ok && i < n; i++) {
+        GVariant *child = g_variant_get_child_value(v, i);
+        T item;
+        ok = read(child, &item, why);
+        if (ok)
+            out->push_back(std::move(item));
+        g_variant_unref(child);
+    }
+    return ok;
+}
+
 } // namespace
 
 GVariant *video_to_variant(const bips::VideoLayoutMeta &v)
@@ -178,25 +197,9 @@ bool metas_from_variant(GVariant *v, bips::FrameMeta *m, std::string *why)
         if ((k == "offset" || k == "offset-end") && is("t")) {
             (k == "offset" ? m->offset : m->offset_end) = g_variant_get_uint64(value);
         } else if (k == "regions" && is("a(suuuuiia(sa{sv}))")) {
-            const gsize n = g_variant_n_children(value);
-            for (gsize i = 0; ok && i < n; i++) {
-                GVariant *r = g_variant_get_child_value(value, i);
-                bips::RegionOfInterest roi;
-                ok = region_from_variant(r, &roi, why);
-                if (ok)
-                    m->regions.push_back(std::move(roi));
-                g_variant_unref(r);
-            }
+            ok = each_child(value, &m->regions, region_from_variant, why);
         } else if (k == "custom" && is("a(sa{sv})")) {
-            const gsize n = g_variant_n_children(value);
-            for (gsize i = 0; ok && i < n; i++) {
-                GVariant *c = g_variant_get_child_value(value, i);
-                bips::MetaStructure s;
-                ok = structure_from_variant(c, &s, why);
-                if (ok)
-                    m->custom.push_back(std::move(s));
-                g_variant_unref(c);
-            }
+            ok = each_child(value, &m->custom, structure_from_variant, why);
         } else {
             ok = false;
             *why = "metas key '" + k + "' of type '" + g_variant_get_type_string(value) +

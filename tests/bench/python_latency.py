@@ -74,6 +74,18 @@ PEER = "mpshm"
 # ------------------------------------------------------------------ producers
 
 
+def paced(args):
+    """Frame numbers 0 .. frames + warmup - 1, each yielded when its frame
+    is due: --fps per second on an absolute schedule from 0.2 s on."""
+    period = 1.0 / args.fps
+    start = time.monotonic() + 0.2
+    for k in range(args.frames + args.warmup):
+        delay = start + k * period - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield k
+
+
 def produce_bips(args) -> int:
     import bips
 
@@ -86,12 +98,7 @@ def produce_bips(args) -> int:
             print("no consumer attached", file=sys.stderr)
             return 1
         time.sleep(0.001)
-    period = 1.0 / args.fps
-    start = time.monotonic() + 0.2
-    for k in range(args.frames + args.warmup):
-        delay = start + k * period - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    for k in paced(args):
         slot = producer.acquire(timeout=5)
         slot.data[:8].view(STAMP)[0] = k  # a frame counter; the pixels are left as they are
         slot.publish(pts=time.monotonic_ns())
@@ -127,12 +134,7 @@ def produce_shm(args) -> int:
     pool.set_active(True)
     pipeline.set_state(Gst.State.PLAYING)
     print("ready", flush=True)
-    period = 1.0 / args.fps
-    start = time.monotonic() + 0.2
-    for k in range(args.frames + args.warmup):
-        delay = start + k * period - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    for k in paced(args):
         ret, buffer = pool.acquire_buffer(None)
         if ret != Gst.FlowReturn.OK:
             break
@@ -228,12 +230,7 @@ def produce_mpshm(args) -> int:
                 link.settimeout(0)
 
         print("ready", flush=True)
-        period = 1.0 / args.fps
-        start = time.monotonic() + 0.2
-        for k in range(args.frames + args.warmup):
-            delay = start + k * period - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+        for k in paced(args):
             if not take_releases(0):
                 return 0
             if not free:
