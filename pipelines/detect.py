@@ -248,6 +248,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    print(f"detect: waiting for channel '{args.input}'", flush=True)
     try:
         consumer = bips.Consumer(args.input, policy="latest", timeout=args.wait)
     except bips.Timeout as exc:

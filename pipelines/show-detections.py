@@ -11,11 +11,11 @@
 One line per frame, e.g.
 
     pts 0:00:01.200000000  frame 37  1 region: #0 ball (150,110 38x38) label=ball \\
-        confidence=0.975  latency 1.9 ms
+        confidence=0.975  detector latency 1.9 ms
 
-where pts is the buffer's running time in this pipeline and latency goes
-from the producer's timestamp (kept by pipelines/detect.py from the camera
-frame) to the line being printed. At the end of the stream (or after
+where pts is the buffer's running time in this pipeline, and frame and the
+detector's latency (from the camera frame's timestamp, which detect.py
+keeps on its output, to the detection) come from the custom meta. At the end of the stream (or after
 --frames N, or Ctrl-C) it prints "show-detections: N frames, M with
 regions" and exits 0; a pipeline error exits 1.
 
@@ -94,7 +94,7 @@ def inference_info(buffer: Gst.Buffer) -> Optional[Gst.Structure]:
 
 
 def describe(pts: int, regions: List[RegionInfo], unnumbered: int,
-             info: Optional[Gst.Structure], latency_ns: Optional[int]) -> str:
+             info: Optional[Gst.Structure]) -> str:
     """The line printed for one frame."""
     parts = [f"pts {clock_time(pts)}"]
     if info is not None:
@@ -110,8 +110,8 @@ def describe(pts: int, regions: List[RegionInfo], unnumbered: int,
     parts.append(text)
     if unnumbered:
         parts.append(f"({unnumbered} not numbered 0..n-1)")
-    if latency_ns is not None:
-        parts.append(f"latency {latency_ns / 1e6:.1f} ms")
+    if info is not None and info.has_field("latency-ms"):
+        parts.append(f"detector latency {info.get_value('latency-ms'):.1f} ms")
     return "  ".join(parts)
 
 
@@ -215,6 +215,7 @@ def main() -> int:
     if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
         print("show-detections: could not start the pipeline", file=sys.stderr)
         return 1
+    print(f"show-detections: reading channel '{args.channel}' ({args.policy})", flush=True)
     count = with_regions = 0
     status = 0
     try:
@@ -232,11 +233,7 @@ def main() -> int:
                 continue
             buffer = sample.get_buffer()
             regions, unnumbered = buffer_regions(buffer)
-            latency = None
-            clock = pipeline.get_clock()
-            if clock is not None and buffer.pts != Gst.CLOCK_TIME_NONE:
-                latency = clock.get_time() - (pipeline.get_base_time() + buffer.pts)
-            print(describe(buffer.pts, regions, unnumbered, inference_info(buffer), latency),
+            print(describe(buffer.pts, regions, unnumbered, inference_info(buffer)),
                   flush=True)
             if display is not None:
                 display.show(sample, regions)
