@@ -279,13 +279,14 @@ def main() -> int:
                 print("detect: end of stream on the input", flush=True)
                 break
             except bips.ProducerGone as exc:
-                print(f"detect: {exc}; waiting for a new producer", flush=True)
+                print(f"detect: {exc}", flush=True)
                 try:
                     consumer.reattach(timeout=args.wait)
                 except bips.Timeout as exc2:
                     print(f"detect: {exc2}", file=sys.stderr)
                     status = 1
                     break
+                print(f"detect: attached again: {consumer.stream_info}", flush=True)
                 continue
             with frame:
                 received = time.monotonic_ns()
