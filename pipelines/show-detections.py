@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Prints (and optionally draws) the regions of interest that bipssrc attaches to a results channel's buffers.
+# Prints (or draws) the regions of interest that bipssrc attaches to a results channel's buffers.
 """Print the detections of a results channel, read through GStreamer.
 
     bipssrc channel=detections ! appsink   (GStreamer, in this process)
