@@ -220,12 +220,15 @@ void add_video_meta(GstBuffer *buffer, const bips::VideoLayoutMeta &rec, GstVide
 void add_regions(GstBuffer *buffer, const bips::FrameMeta &m, std::string *why)
 {
     for (const bips::RegionOfInterest &r : m.regions) {
+        if (!may_intern(r.type, why))
+            continue;
         GstVideoRegionOfInterestMeta *roi = gst_buffer_add_video_region_of_interest_meta(
             buffer, r.type.c_str(), r.x, r.y, r.w, r.h);
         roi->id = r.id;
         roi->parent_id = r.parent_id;
         for (const bips::MetaStructure &p : r.params)
-            gst_video_region_of_interest_meta_add_param(roi, to_gst_structure(p, why));
+            if (GstStructure *param = to_gst_structure(p, why))
+                gst_video_region_of_interest_meta_add_param(roi, param);
     }
 }
 

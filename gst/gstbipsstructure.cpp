@@ -2,6 +2,7 @@
 // bips plugin: GstStructure <-> bips::MetaStructure.
 #include "gstbipsstructure.h"
 
+#include <atomic>
 #include <mutex>
 #include <type_traits>
 
@@ -45,6 +46,27 @@ bool to_meta_value(const GValue *v, bips::MetaValue *out)
     return true;
 }
 
+// Whether a serialized value of `type` from a peer may be parsed here:
+// only types whose text cannot name new structures or caps (every name
+// parsed becomes a GQuark, which is never freed, see may_intern()), i.e.
+// numbers and ranges, fractions, dates, bitmasks, flag sets, enums and
+// flags, and lists and arrays of plain values (no casts, no nesting).
+bool deserializable(GType type, const std::string &text)
+{
+    if (!type || !G_TYPE_IS_VALUE_TYPE(type) || G_TYPE_IS_ABSTRACT(type))
+        return false;
+    if (G_TYPE_IS_ENUM(type) || G_TYPE_IS_FLAGS(type))
+        return true;
+    for (GType plain : {GST_TYPE_FRACTION, GST_TYPE_FRACTION_RANGE, GST_TYPE_INT_RANGE,
+                        GST_TYPE_INT64_RANGE, GST_TYPE_DOUBLE_RANGE, GST_TYPE_BITMASK,
+                        GST_TYPE_FLAG_SET, GST_TYPE_DATE_TIME, G_TYPE_DATE})
+        if (type == plain)
+            return true;
+    if (type == GST_TYPE_LIST || type == GST_TYPE_ARRAY)
+        return text.find_first_of("([\"") == std::string::npos;
+    return false;
+}
+
 // Initialises `v` (G_VALUE_INIT) from `value`; false when it cannot be
 // read here (v is then unset).
 bool to_gvalue(const bips::MetaValue &value, GValue *v)
@@ -69,9 +91,8 @@ bool to_gvalue(const bips::MetaValue &value, GValue *v)
             } else if constexpr (std::is_same_v<T, std::string>) {
                 g_value_init(v, G_TYPE_STRING), g_value_set_string(v, x.c_str());
             } else {
-                // Only a concrete value type may be made from a peer's word.
                 const GType type = g_type_from_name(x.type_name.c_str());
-                if (!type || !G_TYPE_IS_VALUE_TYPE(type) || G_TYPE_IS_ABSTRACT(type))
+                if (!deserializable(type, x.text))
                     return false;
                 g_value_init(v, type);
                 if (!gst_value_deserialize(v, x.text.c_str())) {
@@ -102,9 +123,28 @@ bips::MetaStructure to_meta_structure(const GstStructure *s, std::string *why)
     return m;
 }
 
+bool may_intern(const std::string &name, std::string *why)
+{
+    static std::atomic<unsigned> learned{0};
+    if (g_quark_try_string(name.c_str()))
+        return true;
+    unsigned n = learned.load(std::memory_order_relaxed);
+    do {
+        if (n >= kMaxPeerNames) {
+            note(why, "name '" + name + "' left out: " + std::to_string(kMaxPeerNames) +
+                          " names unknown to this process have been learned from producers "
+                          "already");
+            return false;
+        }
+    } while (!learned.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+    return true;
+}
+
 void set_fields(GstStructure *s, const bips::MetaStructure &m, std::string *why)
 {
     for (const bips::MetaField &f : m.fields) {
+        if (!may_intern(f.name, why))
+            continue;
         GValue v = G_VALUE_INIT;
         if (to_gvalue(f.value, &v))
             gst_structure_take_value(s, f.name.c_str(), &v);
@@ -115,6 +155,8 @@ void set_fields(GstStructure *s, const bips::MetaStructure &m, std::string *why)
 
 GstStructure *to_gst_structure(const bips::MetaStructure &m, std::string *why)
 {
+    if (!may_intern(m.name, why))
+        return nullptr;
     GstStructure *s = gst_structure_new_empty(m.name.c_str());
     set_fields(s, m, why);
     return s;
@@ -126,6 +168,8 @@ const GstMetaInfo *custom_meta_info(const std::string &name, std::string *why)
     static unsigned registered = 0;
     std::lock_guard<std::mutex> guard(lock);
     const GstMetaInfo *info = gst_meta_get_info(name.c_str());
+    if (!info && !may_intern(name, why))
+        return nullptr;
     if (info) {
         if (gst_meta_info_is_custom(info))
             return info;

@@ -22,8 +22,18 @@ bips::MetaStructure to_meta_structure(const GstStructure *s, std::string *why);
 // out and named in *why (appended).
 void set_fields(GstStructure *s, const bips::MetaStructure &m, std::string *why);
 
-// A new structure (owned by the caller) named and filled after `m`.
+// A new structure (owned by the caller) named and filled after `m`; null,
+// with *why appended, when its name may not be interned (may_intern()).
 GstStructure *to_gst_structure(const bips::MetaStructure &m, std::string *why);
+
+// Whether a name that came from a peer (a structure, field or region
+// type name) may become a GQuark here. GLib never frees quarks, so a peer
+// that sent new names frame after frame would grow this process without
+// end: names this process knows already are always fine, and at most
+// kMaxPeerNames new ones are learned from peers; past that a name is
+// refused and named in *why (appended). Thread-safe.
+bool may_intern(const std::string &name, std::string *why);
+inline constexpr unsigned kMaxPeerNames = 4096;
 
 // The custom meta `name`, registered here if no meta of that name exists
 // in this process yet (another process named it, so this one may not

@@ -170,6 +170,23 @@ gboolean bt_forger_publish_custom(BtForger *forger, const guint8 *data, gsize si
     return publish(forger, data, size, *blob, error);
 }
 
+gboolean bt_forger_publish_fields(BtForger *forger, const guint8 *data, gsize size,
+                                  const gchar *meta_name, const gchar *prefix, guint n_fields,
+                                  const gchar *caps_text, gchar **error)
+{
+    bips::MetaStructure s{meta_name, {}};
+    for (guint i = 0; i < n_fields; i++)
+        s.fields.push_back({prefix + std::to_string(i), int32_t(i)});
+    if (caps_text)
+        s.fields.push_back({"caps", bips::SerializedValue{"GstCaps", caps_text}});
+    bips::FrameMeta meta;
+    meta.custom.push_back(std::move(s));
+    auto blob = bips::encode_frame_meta(meta, forger->producer->meta_capacity());
+    if (!blob)
+        return fail(error, "encode: " + blob.error().message);
+    return publish(forger, data, size, *blob, error);
+}
+
 void bt_forger_end_of_stream(BtForger *forger) { forger->producer->end_of_stream(); }
 
 void bt_forger_free(BtForger *forger) { delete forger; }

@@ -47,6 +47,13 @@ gboolean bt_forger_publish_blob (BtForger *forger, const guint8 *data,
 gboolean bt_forger_publish_custom (BtForger *forger, const guint8 *data,
     gsize size, const gchar *const *names, gchar **error);
 
+/* The same with one custom meta named @meta_name holding @n_fields int
+ * fields named "@prefix<i>" and, if @caps_text is not NULL, a field "caps"
+ * serialized as a GstCaps of that text. */
+gboolean bt_forger_publish_fields (BtForger *forger, const guint8 *data,
+    gsize size, const gchar *meta_name, const gchar *prefix, guint n_fields,
+    const gchar *caps_text, gchar **error);
+
 void bt_forger_end_of_stream (BtForger *forger);
 
 /* Destroys the producer (its channel goes away). */

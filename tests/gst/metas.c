@@ -232,6 +232,60 @@ GST_START_TEST (test_peer_custom_metas)
 }
 GST_END_TEST
 
+/* Proves: names a producer sends are learned only up to a budget (GLib
+ * never frees a GQuark, so a producer sending new names frame after frame
+ * would grow the consumer without end), and serialized values that could
+ * name new structures (caps) are not parsed; every frame still arrives. */
+GST_START_TEST (test_peer_names_are_bounded)
+{
+  g_autofree gchar *channel = bt_channel_name ("peernames");
+  g_autofree gchar *desc = g_strdup_printf ("bipssrc channel=%s timeout=%d "
+      "! appsink name=out sync=false", channel, BT_WAIT_MS);
+  GstElement *consumer = bt_start (desc);
+  g_autofree gchar *error = NULL;
+  BtForger *forger = bt_forger_new (channel, FRAME_SIZE, CAPS, &error);
+  fail_unless (forger != NULL, "cannot create the producer: %s", error);
+  fail_unless (bt_forger_wait_consumers (forger, 1, BT_WAIT_MS));
+  GstAppSink *out = GST_APP_SINK (bt_by_name (consumer, "out"));
+
+  guint8 *data = g_malloc0 (FRAME_SIZE);
+  const guint frames = 90, fields = 50;     /* 4500 new names > 4096 */
+  for (guint k = 0; k < frames; k++) {
+    g_autofree gchar *prefix = g_strdup_printf ("peer%ux", k);
+    fail_unless (bt_forger_publish_fields (forger, data, FRAME_SIZE,
+            "bips-peer-names", prefix, fields,
+            k == 0 ? "video/x-bips-never-seen-before" : NULL, &error), "%s",
+        error);
+    GstSample *sample = gst_app_sink_try_pull_sample (out,
+        BT_WAIT_MS * GST_MSECOND);
+    fail_unless (sample != NULL, "frame %u did not arrive", k);
+    GstCustomMeta *custom = gst_buffer_get_custom_meta (gst_sample_get_buffer
+        (sample), "bips-peer-names");
+    fail_unless (custom != NULL, "frame %u lost its custom meta", k);
+    const GstStructure *st = gst_custom_meta_get_structure (custom);
+    if (k == 0) {
+      fail_unless_equals_int (gst_structure_n_fields (st), fields);
+      fail_if (gst_structure_has_field (st, "caps"),
+          "a peer's caps were parsed");
+    }
+    gst_sample_unref (sample);
+  }
+  g_free (data);
+  fail_unless (g_quark_try_string ("peer0x0") != 0);
+  fail_unless (g_quark_try_string ("x-bips-never-seen-before") == 0);
+  fail_unless (g_quark_try_string ("video/x-bips-never-seen-before") == 0);
+  g_autofree gchar *last = g_strdup_printf ("peer%ux%u", frames - 1,
+      fields - 1);
+  fail_unless (g_quark_try_string (last) == 0,
+      "names past the budget were learned");
+
+  bt_forger_end_of_stream (forger);
+  bt_expect_eos (consumer, BT_WAIT_MS);
+  bt_stop (consumer);
+  bt_forger_free (forger);
+}
+GST_END_TEST
+
 static Suite *
 metas_suite (void)
 {
@@ -242,6 +296,7 @@ metas_suite (void)
   tcase_add_test (tc, test_regions_and_custom_metas_travel);
   tcase_add_test (tc, test_too_much_metadata_is_a_clear_error);
   tcase_add_test (tc, test_peer_custom_metas);
+  tcase_add_test (tc, test_peer_names_are_bounded);
   return s;
 }
 
