@@ -83,7 +83,9 @@ pids=()
 echo "-- detect.py"
 cat "$logdir/detect.log"
 echo "-- show-detections.py (first and last lines)"
-grep '^pts' "$logdir/show.log" | head -3
+# awk, not grep | head: head may leave before grep is done, and the
+# SIGPIPE would fail the script under pipefail.
+awk '/^pts/ && n++ < 3' "$logdir/show.log"
 echo "   ..."
 grep '^pts' "$logdir/show.log" | tail -2
 tail -1 "$logdir/show.log"

@@ -87,7 +87,7 @@ echo "arm64: built in $build ($((SECONDS - t))s)"
 t=$SECONDS
 
 bips="$build/tools/bips/bips"
-LC_ALL=C aarch64-linux-gnu-readelf -h "$bips" | grep -q 'Machine:.*AArch64' ||
+LC_ALL=C aarch64-linux-gnu-readelf -h "$bips" | grep 'Machine:.*AArch64' >/dev/null ||
   die "$bips is not an AArch64 executable"
 
 # -- The core suite under qemu (the cross file's exe_wrapper).
