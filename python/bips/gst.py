@@ -36,7 +36,7 @@ def buffer_layout(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"]) -> Optional[
     the caps are not raw video in a supported format."""
     if caps is None:
         return None
-    layout = video_layout(caps.to_string())  # None for empty or non-video caps
+    layout = _caps_layout(caps)  # None for empty or non-video caps
     if layout is None:
         return None
     meta = GstVideo.buffer_get_video_meta(buffer)
@@ -45,6 +45,25 @@ def buffer_layout(buffer: "Gst.Buffer", caps: Optional["Gst.Caps"]) -> Optional[
     n = meta.n_planes
     return _meta_layout(meta.format, meta.width, meta.height,
                         tuple(meta.stride)[:n], tuple(meta.offset)[:n]) or layout
+
+
+# The caps of the last sample and their layout. PyGObject compares two
+# Gst.Caps by the GstCaps they wrap, so a stream's samples, which share
+# one GstCaps until the caps change, hit this without turning the caps
+# into text per frame; keeping the Gst.Caps keeps that GstCaps alive, so
+# its address cannot be reused by other caps meanwhile. One tuple,
+# replaced whole: safe from any thread.
+_last_caps: tuple = (None, None)
+
+
+def _caps_layout(caps: "Gst.Caps") -> Optional[VideoLayout]:
+    global _last_caps
+    last, layout = _last_caps
+    if last is not None and caps == last:
+        return layout
+    layout = video_layout(caps.to_string())
+    _last_caps = (caps, layout)
+    return layout
 
 
 @functools.lru_cache(maxsize=64)
