@@ -54,7 +54,7 @@ inline constexpr guint kMaxConsumersLimit = 256;
 
 // Bytes of metadata each frame may carry (video layout, regions of
 // interest, custom metas): room for a few hundred detections.
-inline constexpr guint kDefaultMetaSize = 16384;
+inline constexpr guint kDefaultMetaSize = bips::ProducerOptions{}.meta_capacity;
 inline constexpr guint kMaxMetaSize = 65536; // the library's limit
 
 // Properties. Guarded by GST_OBJECT_LOCK of the element.

@@ -37,7 +37,7 @@ struct ProducerState {
     guint mode = 0600;
     guint max_consumers = 16;
     guint64 max_wait_ms = 2000; // 0: wait forever
-    guint meta_size = 16384;
+    guint meta_size = bips::ProducerOptions{}.meta_capacity;
 
     // Shared by every call that uses `core`; exclusive while init() sets it
     // or close() destroys it. Never held by one call while it waits for
@@ -288,8 +288,8 @@ static void bips_producer_class_init(BipsProducerClass *klass)
      * bips_producer_publish_with_metas() sends. Default 16384, as bipssink.
      */
     properties[PROP_META_SIZE] = g_param_spec_uint(
-        "meta-size", "Metadata size", "Bytes of metadata each frame may carry", 0, 65536, 16384,
-        construct);
+        "meta-size", "Metadata size", "Bytes of metadata each frame may carry", 0, 65536,
+        bips::ProducerOptions{}.meta_capacity, construct);
     /**
      * BipsProducer:epoch:
      *

@@ -171,7 +171,8 @@ class Producer:
     arrays). Producer.video() sizes the slots from a raw video format.
 
     `meta_size` is how many bytes of metadata (regions of interest,
-    custom metas) each frame may carry, at most 65536.
+    custom metas) each frame may carry, at most 65536 (default 16384, the
+    library's).
 
     `max_wait` bounds, in seconds, how long acquire() waits for consumers
     that hold the producer back (lossless consumers behind, slots held):
@@ -193,10 +194,12 @@ class Producer:
     def __init__(self, channel: str, slot_size: int, slot_count: int = 4,
                  mode: int = 0o600, stream_info: Optional[str] = None,
                  max_consumers: int = 16, max_wait: Optional[float] = 2.0,
-                 meta_size: int = 16384):
+                 meta_size: Optional[int] = None):
+        # meta_size None: the library's default (Bips.Producer:meta-size).
+        extra = {} if meta_size is None else {"meta_size": meta_size}
         self._p = Bips.Producer(name=channel, slot_count=slot_count, slot_size=slot_size,
                                 mode=mode, max_consumers=max_consumers,
-                                max_wait=_max_wait_ms(max_wait), meta_size=meta_size)
+                                max_wait=_max_wait_ms(max_wait), **extra)
         try:
             self._p.init(None)
         except GLib.Error as exc:
@@ -212,7 +215,8 @@ class Producer:
     def video(cls, channel: str, width: int, height: int, format: str = "RGBA",
               framerate: Optional[Tuple[int, int]] = (30, 1), slot_count: int = 4,
               mode: int = 0o600, max_consumers: int = 16,
-              max_wait: Optional[float] = 2.0, meta_size: int = 16384) -> "Producer":
+              max_wait: Optional[float] = 2.0,
+              meta_size: Optional[int] = None) -> "Producer":
         """A producer of raw video: caps as stream info, slots of one frame
         (default GStreamer strides), `array` shaped (H, W, C) or in planes."""
         layout = layout_for(format, width, height)

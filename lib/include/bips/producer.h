@@ -17,7 +17,8 @@ struct ProducerOptions {
     uint64_t slot_size = 0;          // bytes per slot, required (> 0)
     uint32_t max_consumers = 16;     // 1 .. 256 consumer entries
     uint32_t stream_info_capacity = 16384; // bytes of stream info (caps)
-    uint32_t meta_capacity = 1024;   // bytes of per-frame metadata
+    uint32_t meta_capacity = 16384;  // bytes of per-frame metadata, 0 .. 65536
+                                     // (see <bips/framemeta.h>)
     uint32_t mode = 0600;            // permission bits of the channel socket
     // How long the producer may wait for the consumers that hold it back
     // (lossless readers behind, slots held) before it drops the one that
