@@ -7,9 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <optional>
-#include <type_traits>
 
 namespace gstbips {
 

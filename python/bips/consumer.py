@@ -14,7 +14,7 @@ from . import _gi
 from ._gi import UNLIMITED_HELD, Bips, GLib, ReleasedError
 from ._anticipate import Anticipation
 from ._views import region, shaped
-from .metas import Fields, Region, from_unpacked
+from .metas import Fields, Region, custom_from, regions_from
 from .video import SUPPORTED_FORMATS, VideoLayout, layout_for, video_layout
 
 __all__ = ["Consumer", "Frame"]
@@ -183,13 +183,13 @@ class Frame:
         parent id, parameter structures), in the producer's order; [] when
         it sent none. Raises bips.Corrupt if the producer's metadata cannot
         be read."""
-        return from_unpacked(self._unpacked_metas())[0]
+        return regions_from(self._unpacked_metas())
 
     @property
     def custom_metas(self) -> Dict[str, Fields]:
         """The frame's custom metas: name -> fields (GstCustomMeta on the
         producer's side); {} when it sent none."""
-        return from_unpacked(self._unpacked_metas())[1]
+        return custom_from(self._unpacked_metas())
 
     @property
     def offset(self) -> Optional[int]:
@@ -319,20 +319,20 @@ class Consumer:
         reattach()). Frames that fail validation are skipped and counted
         in `skipped`, never returned.
         """
+        view = None
         if self._anticipation is None or timeout == 0:
             # The frame and its view in one call: each call through
             # GObject-Introspection costs tens of microseconds right after
             # a wake-up (docs/performance.md).
-            (gframe, code, message, address, size, info, fmt, width, height, planes,
-             offsets, strides, problem) = self._poll_next_view(_gi.slice_ms(timeout))
+            gframe, code, message, *view = self._poll_next_view(_gi.slice_ms(timeout))
             if gframe is None:
                 gframe = _gi.wait_rest(self._poll_next, timeout, code, message)
-                (_ok, address, size, info, fmt, width, height, planes, offsets, strides,
-                 problem) = gframe.get_view()
+                view = None
         else:
             gframe = self._next_anticipating(timeout)
-            (_ok, address, size, info, fmt, width, height, planes, offsets, strides,
-             problem) = gframe.get_view()
+        if view is None:
+            _ok, *view = gframe.get_view()
+        address, size, info, fmt, width, height, planes, offsets, strides, problem = view
         # The layout: the stream info's, or the frame's own video meta.
         layout = video_layout(info)
         if fmt is not None or problem is not None:

@@ -106,8 +106,12 @@ def _params(structures) -> Dict[str, Fields]:
     return out
 
 
-def from_unpacked(metas: Dict[str, Any]):
-    """(regions, custom metas) from an unpacked bips_frame_get_metas()."""
-    regions = [Region(t, x, y, w, h, i, p, _params(params))
-               for t, x, y, w, h, i, p, params in metas.get("regions", ())]
-    return regions, _params(metas.get("custom", ()))
+def regions_from(metas: Dict[str, Any]) -> List[Region]:
+    """The regions of an unpacked bips_frame_get_metas()."""
+    return [Region(t, x, y, w, h, i, p, _params(params))
+            for t, x, y, w, h, i, p, params in metas.get("regions", ())]
+
+
+def custom_from(metas: Dict[str, Any]) -> Dict[str, Fields]:
+    """The custom metas of an unpacked bips_frame_get_metas()."""
+    return _params(metas.get("custom", ()))
