@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <utility>
 
 /**
  * BipsConsumer:
@@ -46,6 +47,9 @@ struct ConsumerState {
     // read_mu serialises the calls that use the core's reading side (next,
     // reattach, init, close); it is held while next() blocks.
     std::mutex read_mu;
+    // The BipsFrame the next frame will be handed out in, made before
+    // next() waits (owned; guarded by read_mu; never seen outside).
+    BipsFrame *spare_frame = nullptr;
     // state_mu guards `core` for interrupt() and the snapshot below; never
     // held while blocking. `core` changes only with both locks held.
     std::mutex state_mu;
@@ -64,6 +68,11 @@ struct ConsumerState {
     guint64 map_address = 0;
     guint64 map_size = 0;
     guint64 next_due_ns = 0; // CLOCK_MONOTONIC ns; 0: unknown
+    // The layout of the last frame poll_next_view() returned and its id;
+    // the id grows by one whenever the layout differs (each id names one
+    // layout, even with several threads reading).
+    bips::gobject::FrameLayoutKey last_layout;
+    guint64 layout_id = 0;
 
     // Caller holds read_mu (the core is not being read by another thread)
     // and state_mu. `reattached`: the core moved to another producer, whose
@@ -173,6 +182,7 @@ static void bips_consumer_finalize(GObject *object)
 {
     BipsConsumer *self = BIPS_CONSUMER(object);
     // Frames handed out keep their own reference to the mapping.
+    g_clear_object(&self->state->spare_frame);
     delete self->state;
     self->state = nullptr;
     G_OBJECT_CLASS(bips_consumer_parent_class)->finalize(object);
@@ -385,6 +395,9 @@ bips::Result<BipsFrame *> next_frame(ConsumerState &s, gint64 timeout_ms)
     std::lock_guard read_lock(s.read_mu);
     if (!s.core)
         return not_open(s);
+    // Made before the wait, so that the wake-up does not pay for it.
+    if (!s.spare_frame)
+        s.spare_frame = bips_frame_new_empty_internal();
     auto r = s.core->next(bips::gobject::timeout_from_ms(timeout_ms));
     bips::gobject::SharedInfo info;
     guint64 epoch;
@@ -396,7 +409,9 @@ bips::Result<BipsFrame *> next_frame(ConsumerState &s, gint64 timeout_ms)
     }
     if (!r)
         return r.error();
-    return bips_frame_new_internal(std::move(r.value()), std::move(info), epoch);
+    BipsFrame *frame = std::exchange(s.spare_frame, nullptr);
+    bips_frame_fill_internal(frame, std::move(r.value()), std::move(info), epoch);
+    return frame;
 }
 
 // The body of reattach() and poll_reattach().
@@ -563,52 +578,45 @@ BipsFrame *bips_consumer_poll_next(BipsConsumer *self, gint64 timeout_ms, gint *
  * @out_address: (out): where the frame's first byte is mapped (0 without
  *   a frame)
  * @out_size: (out): how many bytes the frame holds
- * @out_stream_info: (out) (transfer none) (nullable): the frame's stream
- *   info; lives as long as the returned frame
- * @out_video_format: (out) (transfer none) (nullable): the format of the
- *   frame's own video layout, or %NULL (see bips_frame_get_view())
- * @out_video_width: (out): the video layout's width
- * @out_video_height: (out): the video layout's height
- * @out_video_planes: (out): the video layout's plane count
- * @out_video_offsets: (out caller-allocates) (array fixed-size=4): plane
- *   offsets
- * @out_video_strides: (out caller-allocates) (array fixed-size=4): plane
- *   strides
- * @out_meta_problem: (out) (transfer none) (nullable): why the frame's
- *   metadata could not be read, or %NULL
+ * @out_layout_id: (out): names the frame's layout: its stream info and its
+ *   own video layout, as bips_frame_get_view() gives them (0 without a
+ *   frame)
  *
- * bips_consumer_poll_next() and bips_frame_get_view() in one call: the
- * next frame with everything a binding needs to view it. For language
- * bindings whose calls cost more than the work they do (the Python
- * package: each call from Python through GObject-Introspection costs tens
- * of microseconds when the CPU caches are cold, as they are after a frame
- * interval asleep). Outcomes as bips_consumer_poll_next(); without a
- * frame the view values are zero or %NULL.
+ * bips_consumer_poll_next() with the frame's bytes and an id for its
+ * layout, for language bindings whose calls cost more than the work they
+ * do (the Python package: each call from Python through
+ * GObject-Introspection costs tens of microseconds when the CPU caches are
+ * cold, as they are after a frame interval asleep). Frames of this
+ * consumer with the same layout id have the same layout, so a binding
+ * calls bips_frame_get_view() only when the id changes, and keeps what it
+ * built from the layout (array shapes, views prepared per slot) until then.
+ * Outcomes as bips_consumer_poll_next().
  *
  * Returns: (transfer full) (nullable): the frame, or %NULL
  */
 BipsFrame *bips_consumer_poll_next_view(BipsConsumer *self, gint64 timeout_ms, gint *out_code,
                                         gchar **out_message, guint64 *out_address,
-                                        guint64 *out_size, const gchar **out_stream_info,
-                                        const gchar **out_video_format, guint *out_video_width,
-                                        guint *out_video_height, guint *out_video_planes,
-                                        guint64 *out_video_offsets, gint *out_video_strides,
-                                        const gchar **out_meta_problem)
+                                        guint64 *out_size, guint64 *out_layout_id)
 {
+    *out_address = *out_size = *out_layout_id = 0;
     BipsFrame *frame = bips_consumer_poll_next(self, timeout_ms, out_code, out_message);
-    if (frame && bips_frame_get_view(frame, out_address, out_size, out_stream_info,
-                                     out_video_format, out_video_width, out_video_height,
-                                     out_video_planes, out_video_offsets, out_video_strides,
-                                     out_meta_problem, nullptr))
-        return frame;
-    // No frame (or, impossibly, a released one): nothing to view.
-    g_clear_object(&frame);
-    *out_address = *out_size = 0;
-    *out_stream_info = *out_video_format = *out_meta_problem = nullptr;
-    *out_video_width = *out_video_height = *out_video_planes = 0;
-    for (int i = 0; i < 4; i++)
-        out_video_offsets[i] = 0, out_video_strides[i] = 0;
-    return nullptr;
+    if (!frame)
+        return nullptr;
+    if (!bips_frame_get_data_region(frame, out_address, out_size, nullptr)) {
+        // Impossible for a frame just returned (nobody else can release it
+        // yet); treated as nothing to view rather than trusted.
+        g_object_unref(frame);
+        return nullptr;
+    }
+    bips::gobject::FrameLayoutKey key = bips_frame_layout_key_internal(frame);
+    ConsumerState &s = *self->state;
+    std::lock_guard state_lock(s.state_mu);
+    if (s.layout_id == 0 || !(key == s.last_layout)) {
+        s.last_layout = std::move(key);
+        s.layout_id++;
+    }
+    *out_layout_id = s.layout_id;
+    return frame;
 }
 
 /**

@@ -21,12 +21,10 @@ BIPS_API gboolean bips_consumer_poll_attach(BipsConsumer *self, gint64 timeout_m
                                            gint *out_code, gchar **out_message);
 BIPS_API BipsFrame *bips_consumer_poll_next(BipsConsumer *self, gint64 timeout_ms, gint *out_code,
                                            gchar **out_message);
-BIPS_API BipsFrame *bips_consumer_poll_next_view(
-    BipsConsumer *self, gint64 timeout_ms, gint *out_code, gchar **out_message,
-    guint64 *out_address, guint64 *out_size, const gchar **out_stream_info,
-    const gchar **out_video_format, guint *out_video_width, guint *out_video_height,
-    guint *out_video_planes, guint64 *out_video_offsets, gint *out_video_strides,
-    const gchar **out_meta_problem);
+BIPS_API BipsFrame *bips_consumer_poll_next_view(BipsConsumer *self, gint64 timeout_ms,
+                                                 gint *out_code, gchar **out_message,
+                                                 guint64 *out_address, guint64 *out_size,
+                                                 guint64 *out_layout_id);
 BIPS_API gboolean bips_consumer_poll_reattach(BipsConsumer *self, gint64 timeout_ms,
                                              gint *out_code, gchar **out_message);
 BIPS_API void bips_consumer_interrupt(BipsConsumer *self);

@@ -93,7 +93,19 @@ static void bips_frame_init(BipsFrame *self)
 BipsFrame *bips_frame_new_internal(bips::Frame &&frame, bips::gobject::SharedInfo info,
                                    guint64 epoch)
 {
-    auto *self = static_cast<BipsFrame *>(g_object_new(BIPS_TYPE_FRAME, nullptr));
+    BipsFrame *self = bips_frame_new_empty_internal();
+    bips_frame_fill_internal(self, std::move(frame), std::move(info), epoch);
+    return self;
+}
+
+BipsFrame *bips_frame_new_empty_internal()
+{
+    return static_cast<BipsFrame *>(g_object_new(BIPS_TYPE_FRAME, nullptr));
+}
+
+void bips_frame_fill_internal(BipsFrame *self, bips::Frame &&frame,
+                              bips::gobject::SharedInfo info, guint64 epoch)
+{
     FrameState &s = *self->state;
     s.info = frame.info();
     s.sequence = frame.sequence();
@@ -104,7 +116,6 @@ BipsFrame *bips_frame_new_internal(bips::Frame &&frame, bips::gobject::SharedInf
     if (!frame.meta().empty())
         s.meta = g_bytes_new(frame.meta().data(), frame.meta().size());
     s.frame = std::move(frame);
-    return self;
 }
 
 /**
@@ -191,6 +202,12 @@ gboolean bips_frame_get_view(BipsFrame *self, guint64 *out_address, guint64 *out
         out_video_strides[i] = v ? v->stride[i] : 0;
     }
     return TRUE;
+}
+
+bips::gobject::FrameLayoutKey bips_frame_layout_key_internal(BipsFrame *frame)
+{
+    const FrameState &s = decode_meta(*frame->state);
+    return {s.stream_info, s.decoded.video, !s.meta_problem.empty()};
 }
 
 /**

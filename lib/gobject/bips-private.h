@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace bips::gobject {
@@ -42,6 +43,17 @@ using SharedInfo = std::shared_ptr<const std::string>;
 // reference; metas_from_variant reads a{sv} into `m` and is false, with
 // *why naming the key or field, for anything it cannot carry.
 GVariant *video_to_variant(const bips::VideoLayoutMeta &v);
+
+// What a frame's layout depends on: the stream info it was published under
+// (compared by identity: one object per generation), its own video layout,
+// and whether its metadata could be read. Equal keys describe the same
+// layout; a value, owns nothing but a reference on the stream info.
+struct FrameLayoutKey {
+    SharedInfo stream_info;
+    std::optional<bips::VideoLayoutMeta> video;
+    bool meta_problem = false;
+    bool operator==(const FrameLayoutKey &) const = default;
+};
 GVariant *metas_to_variant(const bips::FrameMeta &m);
 bool metas_from_variant(GVariant *v, bips::FrameMeta *m, std::string *why);
 
@@ -51,6 +63,17 @@ bool metas_from_variant(GVariant *v, bips::FrameMeta *m, std::string *why);
 // releases it in bips_frame_release() or on finalize. Returns a new reference.
 BipsFrame *bips_frame_new_internal(bips::Frame &&frame, bips::gobject::SharedInfo info,
                                    guint64 epoch);
+// The same in two steps, so that a consumer can make the object before it
+// waits for the frame (making it costs more than the rest of next() when
+// the CPU caches are cold): an empty frame, never handed out until filled
+// (a new reference), then fill() once, from the thread that made it.
+BipsFrame *bips_frame_new_empty_internal();
+void bips_frame_fill_internal(BipsFrame *self, bips::Frame &&frame,
+                              bips::gobject::SharedInfo info, guint64 epoch);
+
+// The key of `frame`'s layout (decodes its metadata if not done yet). Any
+// thread.
+bips::gobject::FrameLayoutKey bips_frame_layout_key_internal(BipsFrame *frame);
 
 // Wraps a slot acquired from `producer`'s core. The BipsSlot holds a
 // reference on `producer` so the slot memory stays mapped while it lives; it

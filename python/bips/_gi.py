@@ -257,7 +257,8 @@ def slice_ms(seconds: Optional[float]) -> int:
 def wait_rest(poll, seconds: Optional[float], code: int, message: Optional[str]):
     """Goes on with a wait of `seconds` (None: forever) after its first
     slice, `poll(slice_ms(seconds))`, returned no result but `code` and
-    `message`. Returns the result of a later slice; raises the bips
+    `message`. Returns the result of a later slice (with its more values,
+    as poll_until() does); raises the bips
     exception of a failure, or bips.Timeout once the whole wait ran out.
     KeyboardInterrupt (or whatever a signal handler raises) comes out of
     it within a slice; the object polled stays usable."""
@@ -277,14 +278,14 @@ def wait_rest(poll, seconds: Optional[float], code: int, message: Optional[str])
 
 def poll_until(poll, deadline_ns: Optional[int], round_up: bool = True):
     """Calls `poll(ms)` -- a poll_* method of the binding, which returns
-    (result, code, message) -- at least once and in slices of at most
+    (result, code, message), or (result, code, message, *more) -- at least once and in slices of at most
     SLICE_MS until it returns a result or `deadline_ns` (time.monotonic_ns();
     None: never) is reached. The last slice is rounded up to a whole
     millisecond, or down if `round_up` is false (then up to 1 ms is left
     for the caller).
 
-    Returns (result, None), or (None, the timeout's text) when the time ran
-    out. Raises the bips exception of a failure."""
+    Returns (result, None) -- or ((result, *more), None) for a poll with
+    more values -- or (None, the timeout's text) when the time ran out. Raises the bips exception of a failure."""
     while True:
         last = False
         ms = SLICE_MS
@@ -293,9 +294,9 @@ def poll_until(poll, deadline_ns: Optional[int], round_up: bool = True):
             if left <= _SLICE_NS:
                 last = True
                 ms = max(0, -(-left // 1_000_000) if round_up else left // 1_000_000)
-        result, code, message = poll(ms)
+        result, code, message, *more = poll(ms)
         if result:
-            return result, None
+            return ((result, *more) if more else result), None
         if code:
             raise error(code, message)
         if last:

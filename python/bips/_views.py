@@ -15,7 +15,7 @@ the garbage collector picks.
 from __future__ import annotations
 
 import weakref
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -24,7 +24,8 @@ from .video import Planes2, Planes3, VideoLayout
 
 class _Region:
     """`size` bytes at `address`, seen by NumPy through the array interface
-    (read-only unless `writable`); calls `release` once when destroyed.
+    (read-only unless `writable`); calls `release(owner)` once when
+    destroyed.
 
     CPython destroys it when the last array over it goes (reference
     counting), from whichever thread dropped that array; `owner` is kept
@@ -36,7 +37,7 @@ class _Region:
     __slots__ = ("__array_interface__", "_owner", "_release", "__weakref__")
 
     def __init__(self, address: int, size: int, owner: object,
-                 release: Optional[Callable[[], object]], writable: bool):
+                 release: Optional[Callable[[object], object]], writable: bool):
         self.__array_interface__ = {"data": (address, not writable), "shape": (size,),
                                     "typestr": "|u1", "version": 3}
         self._owner = owner
@@ -45,18 +46,26 @@ class _Region:
     def __del__(self):
         release, self._release = self._release, None
         if release is not None:
-            release()
+            release(self._owner)
+
+    def bind(self, owner: object, release: Callable[[object], object]) -> None:
+        """Gives a region made without an owner (PreparedViews) its owner
+        and release, before any array of it leaves the package. An unbound
+        method (Bips.Frame.release) costs nothing to pass, where looking
+        up a bound one on a GObject costs ~20 us with cold CPU caches."""
+        self._owner = owner
+        self._release = release
 
 
 def region(address: int, size: int, owner: object,
-           release: Optional[Callable[[], object]] = None,
+           release: Optional[Callable[[object], object]] = None,
            writable: bool = False) -> Tuple[np.ndarray, weakref.ref]:
     """A 1-D uint8 array over the `size` bytes at `address` (no copy), and
     a weak reference that tells whether anything still uses them.
 
     Every array built on the returned one keeps the region alive. When the
-    last of them is gone, `release` is called once (from whichever thread
-    dropped it) and `owner`, kept alive until then, is let go. If the
+    last of them is gone, `release(owner)` is called once (from whichever
+    thread dropped it) and `owner`, kept alive until then, is let go. If the
     interpreter exits first, `release` may not be called: the process's
     mappings go with it, and a bips slot of a dead consumer is reclaimed by
     its producer. The array is read-only unless `writable`: NumPy refuses
@@ -100,3 +109,79 @@ def shaped(flat: np.ndarray, layout: Optional[VideoLayout]):
     if len(arrays) == 2:
         return Planes2(*arrays)
     return Planes3(*arrays)
+
+
+class View(NamedTuple):
+    """A frame's memory as the package hands it out: the region (bound to
+    the frame before use), the flat array over it, the array shaped by
+    the layout (None if the layout does not fit), and a weak reference
+    to the region that tells whether any array still uses it."""
+
+    block: _Region
+    flat: np.ndarray
+    shaped: object
+    alive: weakref.ref
+
+
+def unbound_view(address: int, size: int, layout: Optional[VideoLayout]) -> View:
+    """A View of `size` bytes at `address` with no owner yet: bind its
+    block before any of its arrays leaves the package."""
+    block = _Region(address, size, None, None, False)
+    flat = np.asarray(block)
+    array = shaped(flat, layout) if layout is not None and layout.fits(size) else None
+    return View(block, flat, array, weakref.ref(block))
+
+
+class PreparedViews:
+    """What a consumer hands out for a frame, built before the frame comes.
+
+    A frame lands in one of a few slots, at the same address and, for raw
+    video, with the same size and layout as the last frame there. So once
+    the item for a frame is taken, the next one for its slot is built at
+    the next prepare() -- called before the consumer waits, while the CPU
+    caches are warm -- and the frame that comes next only needs a lookup
+    and its owner set. Each item is still used once: every frame gets a
+    region of its own, which gives its slot back when the last array over
+    it goes.
+
+    `build(address, size, layout)` makes an item (a View, or what the
+    consumer wraps around one). An item serves only a frame with the same
+    address, size and layout, so items left from an older mapping are
+    never handed out for anything but what a frame says is there.
+    Bounded: at most MAX_READY items wait at a time. One thread at a time
+    (Consumer.next()).
+    """
+
+    MAX_READY = 64
+
+    __slots__ = ("layout", "_build", "_ready", "_taken")
+
+    def __init__(self, build: Callable[[int, int, Optional[VideoLayout]], object]):
+        self.layout: Optional[VideoLayout] = None
+        self._build = build
+        self._ready: Dict[Tuple[int, int], object] = {}
+        self._taken: List[Tuple[int, int]] = []
+
+    def reset(self, layout: Optional[VideoLayout]) -> None:
+        """Drops every prepared item; later ones are built for `layout`."""
+        self.layout = layout
+        self._ready.clear()
+        self._taken.clear()
+
+    def take(self, address: int, size: int):
+        """The item for `size` bytes at `address` under the current layout,
+        prepared earlier or built now; prepare() builds its successor."""
+        key = (address, size)
+        item = self._ready.pop(key, None)
+        self._taken.append(key)
+        return item if item is not None else self._build(address, size, self.layout)
+
+    def prepare(self) -> None:
+        """Builds an item for each address taken since the last call."""
+        if not self._taken:
+            return
+        if len(self._ready) + len(self._taken) > self.MAX_READY:
+            self._ready.clear()
+        for address, size in self._taken:
+            self._ready[(address, size)] = self._build(address, size, self.layout)
+        self._taken.clear()

@@ -13,11 +13,14 @@ import numpy as np
 from . import _gi
 from ._gi import UNLIMITED_HELD, Bips, GLib, ReleasedError
 from ._anticipate import Anticipation
-from ._views import region, shaped
+from ._views import PreparedViews, View, shaped, unbound_view
 from .metas import Fields, Region, custom_from, regions_from
 from .video import SUPPORTED_FORMATS, VideoLayout, layout_for, video_layout
 
 __all__ = ["Consumer", "Frame"]
+
+# Gives a frame's slot back: Bips.Frame.release, looked up once.
+_RELEASE = Bips.Frame.release
 
 _POLICIES = {
     "lossless": Bips.Policy.LOSSLESS,
@@ -48,20 +51,33 @@ class Frame:
     time; the slot may be given back from any thread.
     """
 
-    __slots__ = ("_gframe", "_region", "_data", "_array", "_layout", "_size", "_metas",
-                 "__weakref__")
+    __slots__ = ("_gframe", "_block", "_region", "_data", "_array", "_layout", "_size",
+                 "_metas", "__weakref__")
 
-    def __init__(self, gframe: "Bips.Frame", layout: Optional[VideoLayout],
-                 address: int, size: int):
-        self._gframe = gframe
+    def __init__(self, view: View, layout: Optional[VideoLayout], size: int):
+        # Made ahead by the Consumer (PreparedViews) and not handed out
+        # before _bind().
+        self._gframe = None
+        self._block = view.block
         self._metas = None
         self._layout = layout
         self._size = size
-        # The region gives the slot back once neither this Frame nor any
-        # array built from it refers to the memory; _region tells whether
-        # any still does.
-        self._data, self._region = region(address, size, gframe, gframe.release)
-        self._array = None
+        self._data = view.flat
+        self._array = view.shaped
+        self._region = view.alive
+
+    @classmethod
+    def _prepare(cls, address: int, size: int, layout: Optional[VideoLayout]) -> "Frame":
+        return cls(unbound_view(address, size, layout), layout, size)
+
+    def _bind(self, gframe: "Bips.Frame") -> "Frame":
+        """Makes this the frame of `gframe`: the region gives the slot back
+        once neither this Frame nor any array built from it refers to the
+        memory, and `_region` tells whether any still does."""
+        self._gframe = gframe
+        self._block.bind(gframe, _RELEASE)
+        self._block = None
+        return self
 
     # -- data ---------------------------------------------------------------
 
@@ -300,8 +316,11 @@ class Consumer:
                                 max_held=max(0, min(int(max_held), UNLIMITED_HELD)))
         # Bound once: the lookup costs as much as the out arguments of
         # poll_next() that replaced next()'s GError.
-        self._poll_next = self._c.poll_next
         self._poll_next_view = self._c.poll_next_view
+        # The layout of the frames whose layout id is _layout_id, and
+        # views built for them ahead of time. Used by next() only.
+        self._layout_id = 0
+        self._views = PreparedViews(Frame._prepare)
         # Attaches as init(None) would, in slices.
         ok, code, message = self._c.poll_attach(_gi.slice_ms(timeout))
         if not ok:
@@ -319,29 +338,38 @@ class Consumer:
         reattach()). Frames that fail validation are skipped and counted
         in `skipped`, never returned.
         """
-        view = None
+        self._views.prepare()
         if self._anticipation is None or timeout == 0:
-            # The frame and its view in one call: each call through
-            # GObject-Introspection costs tens of microseconds right after
-            # a wake-up (docs/performance.md).
-            gframe, code, message, *view = self._poll_next_view(_gi.slice_ms(timeout))
+            # One call per frame: each call through GObject-Introspection
+            # costs tens of microseconds right after a wake-up
+            # (docs/performance.md).
+            gframe, code, message, *where = self._poll_next_view(_gi.slice_ms(timeout))
             if gframe is None:
-                gframe = _gi.wait_rest(self._poll_next, timeout, code, message)
-                view = None
+                gframe, *where = _gi.wait_rest(self._poll_next_view, timeout, code, message)
         else:
-            gframe = self._next_anticipating(timeout)
-        if view is None:
-            _ok, *view = gframe.get_view()
-        address, size, info, fmt, width, height, planes, offsets, strides, problem = view
-        # The layout: the stream info's, or the frame's own video meta.
+            gframe, *where = self._next_anticipating(timeout)
+        address, size, layout_id = where
+        if layout_id != self._layout_id:
+            self._views.reset(self._frame_layout(gframe))
+            self._layout_id = layout_id
+        return self._views.take(address, size)._bind(gframe)
+
+    @staticmethod
+    def _frame_layout(gframe: "Bips.Frame") -> Optional[VideoLayout]:
+        """The layout to shape `gframe` and the frames after it with, until
+        their layout id changes: the stream info's, or the frame's own
+        video meta."""
+        _ok, _address, _size, info, fmt, width, height, planes, offsets, strides, problem = \
+            gframe.get_view()
         layout = video_layout(info)
         if fmt is not None or problem is not None:
             layout = _frame_layout(layout, fmt, width, height, planes, offsets, strides, problem)
-        return Frame(gframe, layout, address, size)
+        return layout
 
-    def _next_anticipating(self, timeout: Optional[float]) -> "Bips.Frame":
+    def _next_anticipating(self, timeout: Optional[float]) -> tuple:
         """next() with the Python warm-up of `anticipate` (bips._anticipate),
-        waiting in slices like next().
+        waiting in slices like next(). Returns what poll_next_view() does
+        with a frame: (frame, address, size, layout id).
 
         Raises the bips exceptions of next().
         """
@@ -355,18 +383,18 @@ class Consumer:
             # Step one: sleep in the library until the warm-up is due; a
             # frame that comes sooner is returned at once. Milliseconds,
             # rounded down; the rest of the wait is a short sleep here.
-            gframe, _message = _gi.poll_until(self._poll_next, wake, round_up=False)
-            if gframe is not None:
-                return gframe
+            got, _message = _gi.poll_until(self._poll_next_view, wake, round_up=False)
+            if got is not None:
+                return got
         if wake is not None and wake > start:
             rest = wake - time.monotonic_ns()
             if rest > 0:
                 time.sleep(rest / 1e9)
             Anticipation.warm_up(self._c)
-        gframe, message = _gi.poll_until(self._poll_next, deadline)
-        if gframe is None:
+        got, message = _gi.poll_until(self._poll_next_view, deadline)
+        if got is None:
             raise _gi.Timeout(message)
-        return gframe
+        return got
 
     def reattach(self, timeout: Optional[float] = None) -> None:
         """After ProducerGone: waits for a live producer on the channel (a

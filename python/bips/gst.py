@@ -107,7 +107,7 @@ def _map_read(buffer: "Gst.Buffer"):
     if not ok:
         raise RuntimeError("could not map the buffer for reading")
 
-    def unmap(buffer=buffer, info=info):
+    def unmap(_owner=None):
         buffer.unmap(info)
 
     try:
