@@ -68,7 +68,7 @@ struct ConsumerState {
     guint64 map_address = 0;
     guint64 map_size = 0;
     guint64 next_due_ns = 0; // CLOCK_MONOTONIC ns; 0: unknown
-    // The layout of the last frame poll_next_view() returned and its id;
+    // The layout of the last frame poll_next_into() filled and its id;
     // the id grows by one whenever the layout differs (each id names one
     // layout, even with several threads reading).
     bips::gobject::FrameLayoutKey last_layout;
@@ -389,14 +389,17 @@ bips::Error not_open(const ConsumerState &s)
                                                    "bips_consumer_new()"));
 }
 
-// The body of next() and poll_next(): a new frame, or the error.
-bips::Result<BipsFrame *> next_frame(ConsumerState &s, gint64 timeout_ms)
+// The body of next(), poll_next() and poll_next_into(): the next frame in
+// `into` (an empty frame of the caller's, which keeps its reference) or,
+// without one, in a new frame (a new reference); or the error.
+bips::Result<BipsFrame *> next_frame(ConsumerState &s, gint64 timeout_ms,
+                                     BipsFrame *into = nullptr)
 {
     std::lock_guard read_lock(s.read_mu);
     if (!s.core)
         return not_open(s);
     // Made before the wait, so that the wake-up does not pay for it.
-    if (!s.spare_frame)
+    if (!into && !s.spare_frame)
         s.spare_frame = bips_frame_new_empty_internal();
     auto r = s.core->next(bips::gobject::timeout_from_ms(timeout_ms));
     bips::gobject::SharedInfo info;
@@ -409,7 +412,7 @@ bips::Result<BipsFrame *> next_frame(ConsumerState &s, gint64 timeout_ms)
     }
     if (!r)
         return r.error();
-    BipsFrame *frame = std::exchange(s.spare_frame, nullptr);
+    BipsFrame *frame = into ? into : std::exchange(s.spare_frame, nullptr);
     bips_frame_fill_internal(frame, std::move(r.value()), std::move(info), epoch);
     return frame;
 }
@@ -568,8 +571,10 @@ BipsFrame *bips_consumer_poll_next(BipsConsumer *self, gint64 timeout_ms, gint *
 }
 
 /**
- * bips_consumer_poll_next_view:
+ * bips_consumer_poll_next_into:
  * @self: a #BipsConsumer
+ * @frame: an empty frame from bips_frame_new(), which receives the next
+ *   frame
  * @timeout_ms: how long to wait for a frame; 0 does not wait, negative
  *   waits forever
  * @out_code: (out): 0, or the #BipsError code of a failure
@@ -582,41 +587,60 @@ BipsFrame *bips_consumer_poll_next(BipsConsumer *self, gint64 timeout_ms, gint *
  *   own video layout, as bips_frame_get_view() gives them (0 without a
  *   frame)
  *
- * bips_consumer_poll_next() with the frame's bytes and an id for its
- * layout, for language bindings whose calls cost more than the work they
- * do (the Python package: each call from Python through
- * GObject-Introspection costs tens of microseconds when the CPU caches are
- * cold, as they are after a frame interval asleep). Frames of this
+ * bips_consumer_poll_next() into a frame the caller made beforehand, with
+ * the frame's bytes and an id for its layout: for language bindings whose
+ * calls cost more than the work they do (the Python package: each call
+ * from Python through GObject-Introspection costs tens of microseconds
+ * when the CPU caches are cold, as they are after a frame interval
+ * asleep, and wrapping a new object costs as much again). Frames of this
  * consumer with the same layout id have the same layout, so a binding
  * calls bips_frame_get_view() only when the id changes, and keeps what it
- * built from the layout (array shapes, views prepared per slot) until then.
- * Outcomes as bips_consumer_poll_next().
+ * built from the layout (array shapes, views prepared per slot) until
+ * then.
  *
- * Returns: (transfer full) (nullable): the frame, or %NULL
+ * Outcomes as bips_consumer_poll_next(): %TRUE with @frame filled; or
+ * %FALSE with @frame still empty, @out_code 0 and @out_message the
+ * timeout's text when nothing came in time, or @out_code and @out_message
+ * naming a failure, %BIPS_ERROR_INVALID_ARGUMENT for a @frame that was
+ * already filled. @frame must not be used by another thread meanwhile.
+ *
+ * Returns: %TRUE when @frame now holds the next frame
  */
-BipsFrame *bips_consumer_poll_next_view(BipsConsumer *self, gint64 timeout_ms, gint *out_code,
-                                        gchar **out_message, guint64 *out_address,
-                                        guint64 *out_size, guint64 *out_layout_id)
+gboolean bips_consumer_poll_next_into(BipsConsumer *self, BipsFrame *frame, gint64 timeout_ms,
+                                      gint *out_code, gchar **out_message,
+                                      guint64 *out_address, guint64 *out_size,
+                                      guint64 *out_layout_id)
 {
+    g_return_val_if_fail(BIPS_IS_CONSUMER(self), FALSE);
+    g_return_val_if_fail(BIPS_IS_FRAME(frame), FALSE);
     *out_address = *out_size = *out_layout_id = 0;
-    BipsFrame *frame = bips_consumer_poll_next(self, timeout_ms, out_code, out_message);
-    if (!frame)
-        return nullptr;
-    if (!bips_frame_get_data_region(frame, out_address, out_size, nullptr)) {
-        // Impossible for a frame just returned (nobody else can release it
-        // yet); treated as nothing to view rather than trusted.
-        g_object_unref(frame);
-        return nullptr;
-    }
-    bips::gobject::FrameLayoutKey key = bips_frame_layout_key_internal(frame);
     ConsumerState &s = *self->state;
+    if (bips_frame_is_filled_internal(frame)) {
+        bips::gobject::poll_failed(
+            out_code, out_message,
+            bips::Error{bips::Errc::InvalidArgument,
+                        "bips_consumer_poll_next_into() needs an empty frame; this one holds "
+                        "frame " + std::to_string(bips_frame_get_sequence(frame)) +
+                            ": make a new one with bips_frame_new()"},
+            false);
+        return FALSE;
+    }
+    auto r = next_frame(s, timeout_ms, frame);
+    if (!r) {
+        bips::gobject::poll_failed(out_code, out_message, r.error(), ran_out(s, r.error()));
+        return FALSE;
+    }
+    bips::gobject::poll_succeeded(out_code, out_message);
+    // Just filled and not yet returned: nobody else can have released it.
+    bips_frame_get_data_region(frame, out_address, out_size, nullptr);
+    bips::gobject::FrameLayoutKey key = bips_frame_layout_key_internal(frame);
     std::lock_guard state_lock(s.state_mu);
     if (s.layout_id == 0 || !(key == s.last_layout)) {
         s.last_layout = std::move(key);
         s.layout_id++;
     }
     *out_layout_id = s.layout_id;
-    return frame;
+    return TRUE;
 }
 
 /**

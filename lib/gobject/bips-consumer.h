@@ -21,10 +21,10 @@ BIPS_API gboolean bips_consumer_poll_attach(BipsConsumer *self, gint64 timeout_m
                                            gint *out_code, gchar **out_message);
 BIPS_API BipsFrame *bips_consumer_poll_next(BipsConsumer *self, gint64 timeout_ms, gint *out_code,
                                            gchar **out_message);
-BIPS_API BipsFrame *bips_consumer_poll_next_view(BipsConsumer *self, gint64 timeout_ms,
-                                                 gint *out_code, gchar **out_message,
-                                                 guint64 *out_address, guint64 *out_size,
-                                                 guint64 *out_layout_id);
+BIPS_API gboolean bips_consumer_poll_next_into(BipsConsumer *self, BipsFrame *frame,
+                                               gint64 timeout_ms, gint *out_code,
+                                               gchar **out_message, guint64 *out_address,
+                                               guint64 *out_size, guint64 *out_layout_id);
 BIPS_API gboolean bips_consumer_poll_reattach(BipsConsumer *self, gint64 timeout_ms,
                                              gint *out_code, gchar **out_message);
 BIPS_API void bips_consumer_interrupt(BipsConsumer *self);

@@ -25,12 +25,14 @@
 
 namespace {
 
-// C++ state of a BipsFrame: new in bips_frame_new_internal(), deleted in
-// finalize.
+// C++ state of a BipsFrame: new in bips_frame_init(), deleted in finalize.
 struct FrameState {
-    std::mutex mu;      // guards `frame` (release vs. data accessors)
-    bips::Frame frame;  // invalid once released
-    // Copied at construction, immutable afterwards (no lock needed).
+    std::mutex mu;      // guards `frame` and `filled` (release and fill vs. data accessors)
+    bips::Frame frame;  // invalid until filled and once released
+    bool filled = false; // set once, by bips_frame_fill_internal()
+    // Written by the fill, before the frame is handed to anyone (or, for
+    // bips_consumer_poll_next_into(), while its caller waits for it);
+    // immutable afterwards (no lock needed).
     bips::FrameInfo info{};
     guint64 sequence = 0;
     guint slot = 0;
@@ -103,10 +105,34 @@ BipsFrame *bips_frame_new_empty_internal()
     return static_cast<BipsFrame *>(g_object_new(BIPS_TYPE_FRAME, nullptr));
 }
 
+/**
+ * bips_frame_new:
+ *
+ * An empty frame for bips_consumer_poll_next_into(), which fills it with
+ * the next frame: a binding makes it (and its wrapper) before it waits, so
+ * the wake-up does not pay for them. Until filled it holds nothing: it
+ * reads as released, with sequence 0 and no timestamps. A frame is filled
+ * at most once.
+ *
+ * Returns: (transfer full): the empty frame
+ */
+BipsFrame *bips_frame_new(void)
+{
+    return bips_frame_new_empty_internal();
+}
+
+bool bips_frame_is_filled_internal(BipsFrame *self)
+{
+    std::lock_guard lock(self->state->mu);
+    return self->state->filled;
+}
+
 void bips_frame_fill_internal(BipsFrame *self, bips::Frame &&frame,
                               bips::gobject::SharedInfo info, guint64 epoch)
 {
     FrameState &s = *self->state;
+    std::lock_guard lock(s.mu);
+    s.filled = true;
     s.info = frame.info();
     s.sequence = frame.sequence();
     s.slot = frame.slot();
@@ -140,8 +166,12 @@ gboolean bips_frame_get_data_region(BipsFrame *self, guint64 *out_address, guint
     std::lock_guard lock(self->state->mu);
     const bips::Frame &f = self->state->frame;
     if (!f.valid()) {
-        bips::gobject::set_misuse(error, "frame " + std::to_string(self->state->sequence) +
-                                             " was released; its data is gone");
+        bips::gobject::set_misuse(
+            error, self->state->filled
+                       ? "frame " + std::to_string(self->state->sequence) +
+                             " was released; its data is gone"
+                       : std::string("the frame is empty: bips_consumer_poll_next_into() "
+                                     "fills it"));
         return FALSE;
     }
     if (out_address)

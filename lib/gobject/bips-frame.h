@@ -11,6 +11,7 @@ G_BEGIN_DECLS
 #define BIPS_TYPE_FRAME (bips_frame_get_type())
 BIPS_API G_DECLARE_FINAL_TYPE(BipsFrame, bips_frame, BIPS, FRAME, GObject)
 
+BIPS_API BipsFrame *bips_frame_new(void);
 BIPS_API gboolean bips_frame_get_data_region(BipsFrame *self, guint64 *out_address,
                                              guint64 *out_size, GError **error);
 BIPS_API gboolean bips_frame_get_view(BipsFrame *self, guint64 *out_address, guint64 *out_size,

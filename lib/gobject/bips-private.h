@@ -66,10 +66,11 @@ BipsFrame *bips_frame_new_internal(bips::Frame &&frame, bips::gobject::SharedInf
 // The same in two steps, so that a consumer can make the object before it
 // waits for the frame (making it costs more than the rest of next() when
 // the CPU caches are cold): an empty frame, never handed out until filled
-// (a new reference), then fill() once, from the thread that made it.
+// (a new reference), then fill() once. is_filled(): whether it was.
 BipsFrame *bips_frame_new_empty_internal();
 void bips_frame_fill_internal(BipsFrame *self, bips::Frame &&frame,
                               bips::gobject::SharedInfo info, guint64 epoch);
+bool bips_frame_is_filled_internal(BipsFrame *self);
 
 // The key of `frame`'s layout (decodes its metadata if not done yet). Any
 // thread.

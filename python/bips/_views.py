@@ -27,6 +27,12 @@ class _Region:
     (read-only unless `writable`); calls `release(owner)` once when
     destroyed.
 
+    A region made without an owner (unbound_view()) gets `_owner` and
+    `_release` set by the consumer before any array of it leaves the
+    package; passing an unbound method (Bips.Frame.release) costs nothing
+    there, where looking up a bound one on a GObject costs ~20 us with cold
+    CPU caches.
+
     CPython destroys it when the last array over it goes (reference
     counting), from whichever thread dropped that array; `owner` is kept
     alive until then. The release runs at most once and never raises (an
@@ -47,14 +53,6 @@ class _Region:
         release, self._release = self._release, None
         if release is not None:
             release(self._owner)
-
-    def bind(self, owner: object, release: Callable[[object], object]) -> None:
-        """Gives a region made without an owner (PreparedViews) its owner
-        and release, before any array of it leaves the package. An unbound
-        method (Bips.Frame.release) costs nothing to pass, where looking
-        up a bound one on a GObject costs ~20 us with cold CPU caches."""
-        self._owner = owner
-        self._release = release
 
 
 def region(address: int, size: int, owner: object,
@@ -145,43 +143,37 @@ class PreparedViews:
     it goes.
 
     `build(address, size, layout)` makes an item (a View, or what the
-    consumer wraps around one). An item serves only a frame with the same
-    address, size and layout, so items left from an older mapping are
-    never handed out for anything but what a frame says is there.
-    Bounded: at most MAX_READY items wait at a time. One thread at a time
-    (Consumer.next()).
+    consumer wraps around one). Taking one is written out in the
+    consumer, where every call counts: pop (address, size) from `ready`,
+    append that key to `taken`, and build the item now if none was ready.
+    An item serves only a frame with the same address, size and layout,
+    so items left from an older mapping are never handed out for anything
+    but what a frame says is there. Bounded: at most MAX_READY items wait
+    at a time. One thread at a time (Consumer.next()).
     """
 
     MAX_READY = 64
 
-    __slots__ = ("layout", "_build", "_ready", "_taken")
+    __slots__ = ("layout", "build", "ready", "taken")
 
     def __init__(self, build: Callable[[int, int, Optional[VideoLayout]], object]):
         self.layout: Optional[VideoLayout] = None
-        self._build = build
-        self._ready: Dict[Tuple[int, int], object] = {}
-        self._taken: List[Tuple[int, int]] = []
+        self.build = build
+        self.ready: Dict[Tuple[int, int], object] = {}
+        self.taken: List[Tuple[int, int]] = []
 
     def reset(self, layout: Optional[VideoLayout]) -> None:
         """Drops every prepared item; later ones are built for `layout`."""
         self.layout = layout
-        self._ready.clear()
-        self._taken.clear()
-
-    def take(self, address: int, size: int):
-        """The item for `size` bytes at `address` under the current layout,
-        prepared earlier or built now; prepare() builds its successor."""
-        key = (address, size)
-        item = self._ready.pop(key, None)
-        self._taken.append(key)
-        return item if item is not None else self._build(address, size, self.layout)
+        self.ready.clear()
+        self.taken.clear()
 
     def prepare(self) -> None:
         """Builds an item for each address taken since the last call."""
-        if not self._taken:
+        if not self.taken:
             return
-        if len(self._ready) + len(self._taken) > self.MAX_READY:
-            self._ready.clear()
-        for address, size in self._taken:
-            self._ready[(address, size)] = self._build(address, size, self.layout)
-        self._taken.clear()
+        if len(self.ready) + len(self.taken) > self.MAX_READY:
+            self.ready.clear()
+        for address, size in self.taken:
+            self.ready[(address, size)] = self.build(address, size, self.layout)
+        self.taken.clear()

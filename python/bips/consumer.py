@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import time
 import warnings
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Deque, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -22,6 +23,9 @@ __all__ = ["Consumer", "Frame"]
 # Gives a frame's slot back: Bips.Frame.release, looked up once.
 _RELEASE = Bips.Frame.release
 
+# How many of the latest Bips.Frames the consumer keeps a reference on (see
+# next()).
+_KEEP_RECENT = 2
 _POLICIES = {
     "lossless": Bips.Policy.LOSSLESS,
     "latest": Bips.Policy.LATEST,
@@ -55,8 +59,8 @@ class Frame:
                  "_metas", "__weakref__")
 
     def __init__(self, view: View, layout: Optional[VideoLayout], size: int):
-        # Made ahead by the Consumer (PreparedViews) and not handed out
-        # before _bind().
+        # Made ahead by the Consumer (PreparedViews) and handed out only
+        # once next() has bound it to its Bips.Frame.
         self._gframe = None
         self._block = view.block
         self._metas = None
@@ -69,15 +73,6 @@ class Frame:
     @classmethod
     def _prepare(cls, address: int, size: int, layout: Optional[VideoLayout]) -> "Frame":
         return cls(unbound_view(address, size, layout), layout, size)
-
-    def _bind(self, gframe: "Bips.Frame") -> "Frame":
-        """Makes this the frame of `gframe`: the region gives the slot back
-        once neither this Frame nor any array built from it refers to the
-        memory, and `_region` tells whether any still does."""
-        self._gframe = gframe
-        self._block.bind(gframe, _RELEASE)
-        self._block = None
-        return self
 
     # -- data ---------------------------------------------------------------
 
@@ -316,9 +311,13 @@ class Consumer:
                                 max_held=max(0, min(int(max_held), UNLIMITED_HELD)))
         # Bound once: the lookup costs as much as the out arguments of
         # poll_next() that replaced next()'s GError.
-        self._poll_next_view = self._c.poll_next_view
-        # The layout of the frames whose layout id is _layout_id, and
-        # views built for them ahead of time. Used by next() only.
+        self._poll_next_into = self._c.poll_next_into
+        # Made ahead of the frames, used by next() only: the empty
+        # Bips.Frame the next frame is read into; the layout of the frames
+        # whose layout id is _layout_id, and Frames with their views built
+        # for them.
+        self._empty: Optional["Bips.Frame"] = None
+        self._recent: Deque["Bips.Frame"] = collections.deque()
         self._layout_id = 0
         self._views = PreparedViews(Frame._prepare)
         # Attaches as init(None) would, in slices.
@@ -338,21 +337,52 @@ class Consumer:
         reattach()). Frames that fail validation are skipped and counted
         in `skipped`, never returned.
         """
-        self._views.prepare()
+        views = self._views
+        views.prepare()
+        # The latest frames' Bips.Frames are let go of here, not when the
+        # caller drops the Frame (typically on `frame = consumer.next()`,
+        # right after the next wake-up), where destroying the wrapper and
+        # the GObject costs ~30 us with cold CPU caches. Dropping a Frame
+        # then only drops a reference; the slots are not concerned (a
+        # frame's slot goes back with its region).
+        recent = self._recent
+        while len(recent) > _KEEP_RECENT:
+            recent.popleft()
+        # The frame to fill, made before the wait, like the views.
+        gframe = self._empty
+        if gframe is None:
+            gframe = self._empty = Bips.Frame.new()
         if self._anticipation is None or timeout == 0:
             # One call per frame: each call through GObject-Introspection
             # costs tens of microseconds right after a wake-up
             # (docs/performance.md).
-            gframe, code, message, *where = self._poll_next_view(_gi.slice_ms(timeout))
-            if gframe is None:
-                gframe, *where = _gi.wait_rest(self._poll_next_view, timeout, code, message)
+            ok, code, message, *where = self._poll_next_into(gframe, _gi.slice_ms(timeout))
+            if not ok:
+                _ok, *where = _gi.wait_rest(functools.partial(self._poll_next_into, gframe),
+                                            timeout, code, message)
         else:
-            gframe, *where = self._next_anticipating(timeout)
+            _ok, *where = self._next_anticipating(gframe, timeout)
+        self._empty = None
         address, size, layout_id = where
         if layout_id != self._layout_id:
-            self._views.reset(self._frame_layout(gframe))
+            views.reset(self._frame_layout(gframe))
             self._layout_id = layout_id
-        return self._views.take(address, size)._bind(gframe)
+        # Taking a prepared Frame and binding it, written out: after a
+        # wake-up every Python call costs microseconds. The frame's region
+        # gives the slot back once neither the Frame nor any array built
+        # from it refers to the memory.
+        key = (address, size)
+        frame = views.ready.pop(key, None)
+        views.taken.append(key)
+        if frame is None:
+            frame = Frame._prepare(address, size, views.layout)
+        frame._gframe = gframe
+        recent.append(gframe)
+        block = frame._block
+        block._owner = gframe
+        block._release = _RELEASE
+        frame._block = None
+        return frame
 
     @staticmethod
     def _frame_layout(gframe: "Bips.Frame") -> Optional[VideoLayout]:
@@ -366,13 +396,15 @@ class Consumer:
             layout = _frame_layout(layout, fmt, width, height, planes, offsets, strides, problem)
         return layout
 
-    def _next_anticipating(self, timeout: Optional[float]) -> tuple:
-        """next() with the Python warm-up of `anticipate` (bips._anticipate),
-        waiting in slices like next(). Returns what poll_next_view() does
-        with a frame: (frame, address, size, layout id).
+    def _next_anticipating(self, gframe: "Bips.Frame", timeout: Optional[float]) -> tuple:
+        """next() into `gframe` with the Python warm-up of `anticipate`
+        (bips._anticipate), waiting in slices like next(). Returns what
+        poll_next_into() does with a frame: (True, address, size, layout
+        id).
 
         Raises the bips exceptions of next().
         """
+        poll = functools.partial(self._poll_next_into, gframe)
         a = self._anticipation
         start = time.monotonic_ns()
         deadline = None if timeout is None else start + int(timeout * 1e9)
@@ -383,7 +415,7 @@ class Consumer:
             # Step one: sleep in the library until the warm-up is due; a
             # frame that comes sooner is returned at once. Milliseconds,
             # rounded down; the rest of the wait is a short sleep here.
-            got, _message = _gi.poll_until(self._poll_next_view, wake, round_up=False)
+            got, _message = _gi.poll_until(poll, wake, round_up=False)
             if got is not None:
                 return got
         if wake is not None and wake > start:
@@ -391,7 +423,7 @@ class Consumer:
             if rest > 0:
                 time.sleep(rest / 1e9)
             Anticipation.warm_up(self._c)
-        got, message = _gi.poll_until(self._poll_next_view, deadline)
+        got, message = _gi.poll_until(poll, deadline)
         if got is None:
             raise _gi.Timeout(message)
         return got

@@ -210,3 +210,53 @@ def test_max_wait_is_a_construct_property(channel):
     producer = Bips.Producer.new(channel, 2, 64, 0o600)
     assert producer.props.max_wait == 2000
     assert producer.close()
+
+
+def _publish(producer, metas=None):
+    slot = producer.acquire(1000)
+    if metas is None:
+        assert producer.publish(slot, 16, 0, 0, 0, 0)
+    else:
+        assert producer.publish_with_metas(slot, 16, 0, 0, 0, 0, metas)
+
+
+def test_poll_next_into_fills_an_empty_frame_and_names_its_layout(channel):
+    """The frame is made before the wait and filled once; the layout id
+    stays while the stream info does (other metadata does not count), and
+    changes with it. (The frame's own video layout counts too:
+    test_metas.py.)"""
+    producer = Bips.Producer.new(channel, 8, 64, 0o600)
+    producer.set_stream_info("video/x-raw,format=GRAY8,width=4,height=4")
+    consumer = Bips.Consumer.new(channel, Bips.Policy.LOSSLESS, 1000)
+
+    empty = Bips.Frame.new()
+    assert empty.is_released() and empty.get_sequence() == 0 and empty.get_data_address() == 0
+    with pytest.raises(GLib.Error) as info:
+        empty.get_data_region()
+    assert "empty" in info.value.message and "poll_next_into" in info.value.message
+    ok, code, message, address, size, layout_id = consumer.poll_next_into(empty, 0)
+    assert (ok, code, address, size, layout_id) == (False, 0, 0, 0, 0) and message
+
+    offset = GLib.Variant("a{sv}", {"offset": GLib.Variant("t", 7)})
+    for metas in (None, offset, None):
+        _publish(producer, metas)
+    producer.set_stream_info("video/x-raw,format=GRAY8,width=4,height=2")
+    _publish(producer)
+    _publish(producer, offset)
+    producer.set_stream_info("video/x-raw,format=GRAY8,width=2,height=2")
+    _publish(producer)
+    ids = []
+    for _ in range(6):
+        frame = Bips.Frame.new()
+        ok, code, message, address, size, layout_id = consumer.poll_next_into(frame, 1000)
+        assert ok and code == 0 and message is None
+        assert (address, size) == frame.get_data_region()[1:] and size == 16
+        ids.append(layout_id)
+        # Filled once: a second fill is refused, and the frame keeps its own.
+        ok, code, message, *_ = consumer.poll_next_into(frame, 0)
+        assert not ok and code == Bips.Error.INVALID_ARGUMENT
+        assert "new one with bips_frame_new()" in message
+        assert frame.get_size() == 16
+        frame.release()
+    assert ids[0] == ids[1] == ids[2] and ids[3] == ids[4]
+    assert len({ids[0], ids[3], ids[5]}) == 3 and 0 not in ids

@@ -376,9 +376,9 @@ def test_a_ready_frame_or_slot_takes_one_call(channel):
     with bips.Producer(channel, 64) as producer, \
             bips.Consumer(channel, "lossless", timeout=1) as consumer:
         calls = []
-        poll_acquire, poll_next = producer._poll_acquire, consumer._poll_next_view
+        poll_acquire, poll_next = producer._poll_acquire, consumer._poll_next_into
         producer._poll_acquire = lambda ms: calls.append(("acquire", ms)) or poll_acquire(ms)
-        consumer._poll_next_view = lambda ms: calls.append(("next", ms)) or poll_next(ms)
+        consumer._poll_next_into = lambda f, ms: calls.append(("next", ms)) or poll_next(f, ms)
         producer.write(b"x" * 64, timeout=None)
         with consumer.next(timeout=None):
             pass
