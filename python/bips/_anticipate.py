@@ -11,11 +11,12 @@ at 30 frames/s on the project's machines (docs/performance.md).
 So a consumer with `anticipate` waits in two steps. It sleeps in the
 library until the moment the library would start busy-waiting (`ahead`
 before the frame is due, by the library's own estimate,
-Bips.Consumer.get_next_due()), then runs the steps next() will run for the
-frame -- GObject-Introspection calls with out arguments, the layout
-cache, a read-only view shaped like a frame over the channel's own
-memory, one pixel read -- and only then calls the library again, which
-busy-waits for the frame. A frame that comes early ends the first step
+Bips.Consumer.get_next_due()), then runs steps like those that next() and
+its caller run for a frame -- GObject-Introspection calls with out
+arguments, the layout cache, NumPy views shaped like a frame over the
+channel's own memory (next() prepares such views before it waits), one
+pixel read -- and only then calls the library again, which busy-waits
+for the frame. A frame that comes early ends the first step
 at once. The warm-up costs about as much as one frame's Python work, in
 the window that `anticipate` already spends awake.
 

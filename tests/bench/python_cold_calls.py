@@ -61,6 +61,7 @@ def main() -> int:
         producer.write(np.zeros((2160, 3840, 4), np.uint8))
         frame = consumer.next(timeout=5)
         gframe, gconsumer = frame._gframe, consumer.gobject
+        empty = bips.Bips.Frame.new()
         address, size, layout = frame.address, frame.size, frame.layout
         flat, _alive = region(address, size, None)
         # The hand-rolled peer's wake-up: a notice read from a socket (sent
@@ -75,7 +76,7 @@ def main() -> int:
             "a Python call that does nothing": lambda: None,
             "socket: send and recv a 16-byte notice": read_notice,
             "GI: a getter returning an int": gconsumer.get_received,
-            "GI: poll_next_view, nothing pending": lambda: gconsumer.poll_next_view(0),
+            "GI: poll_next_into, nothing pending": lambda: gconsumer.poll_next_into(empty, 0),
             "GI: a frame's get_view": gframe.get_view,
             "NumPy: np.ndarray over a frame": lambda: np.ndarray(
                 (2160, 3840, 4), np.uint8, flat, 0, (15360, 4, 1)),
