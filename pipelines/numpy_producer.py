@@ -54,7 +54,8 @@ def main() -> int:
     parser.add_argument("--format", default="RGBA", choices=bips.SUPPORTED_FORMATS)
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--frames", type=int, default=0, help="stop after N frames (0: never)")
-    parser.add_argument("--slots", type=int, default=4)
+    parser.add_argument("--slots", type=int, default=None,
+                        help="slots in the channel (default: the library's, 8 like bipssink's)")
     args = parser.parse_args()
 
     stop = False

@@ -169,6 +169,9 @@ class Producer:
     `slot_size` is the largest frame in bytes; `stream_info` is what
     consumers read the format from (raw-video caps give them shaped
     arrays). Producer.video() sizes the slots from a raw video format.
+    `slot_count` is how many frames the channel holds, 2 to 1024 (default
+    8, the library's and bipssink's): a lossless producer waits only when
+    every slot is unread or held.
 
     `meta_size` is how many bytes of metadata (regions of interest,
     custom metas) each frame may carry, at most 65536 (default 16384, the
@@ -191,13 +194,16 @@ class Producer:
     Thread-safety: acquire/publish/discard may be called from any thread.
     """
 
-    def __init__(self, channel: str, slot_size: int, slot_count: int = 4,
+    def __init__(self, channel: str, slot_size: int, slot_count: Optional[int] = None,
                  mode: int = 0o600, stream_info: Optional[str] = None,
                  max_consumers: int = 16, max_wait: Optional[float] = 2.0,
                  meta_size: Optional[int] = None):
-        # meta_size None: the library's default (Bips.Producer:meta-size).
-        extra = {} if meta_size is None else {"meta_size": meta_size}
-        self._p = Bips.Producer(name=channel, slot_count=slot_count, slot_size=slot_size,
+        # None: the library's default (Bips.Producer:slot-count, 8 like
+        # bipssink's; Bips.Producer:meta-size).
+        extra = {} if slot_count is None else {"slot_count": slot_count}
+        if meta_size is not None:
+            extra["meta_size"] = meta_size
+        self._p = Bips.Producer(name=channel, slot_size=slot_size,
                                 mode=mode, max_consumers=max_consumers,
                                 max_wait=_max_wait_ms(max_wait), **extra)
         try:
@@ -213,7 +219,7 @@ class Producer:
 
     @classmethod
     def video(cls, channel: str, width: int, height: int, format: str = "RGBA",
-              framerate: Optional[Tuple[int, int]] = (30, 1), slot_count: int = 4,
+              framerate: Optional[Tuple[int, int]] = (30, 1), slot_count: Optional[int] = None,
               mode: int = 0o600, max_consumers: int = 16,
               max_wait: Optional[float] = 2.0,
               meta_size: Optional[int] = None) -> "Producer":
