@@ -319,7 +319,7 @@ static void gst_bips_sink_class_init(GstBipsSinkClass *klass)
         "Number of frame slots in the channel. The default 8 leaves the producer the 2 it "
         "needs and lets three consumers keep 2 each (bipssrc's default max-held) without "
         "holding it back; each slot costs one frame of memory (31.6 MiB for 4K RGBA)",
-        2, 1024, gstbips::kDefaultSlots, rw_ready);
+        bips::kMinSlotCount, bips::kMaxSlotCount, gstbips::kDefaultSlots, rw_ready);
     properties[PROP_SLOT_SIZE] = g_param_spec_uint64(
         "slot-size", "Slot size",
         "Bytes per slot; 0 = estimated from the caps, and the channel grows for bigger "

@@ -40,7 +40,8 @@ namespace gstbips {
 // zero-copy without ever holding the producer back. Costs 8 frames of
 // shared memory (95.0 MiB for 4K NV12, 253.2 MiB for 4K RGBA, with the
 // channel's header; MiB = 2^20 bytes, as in the core's messages).
-inline constexpr guint kDefaultSlots = 8;
+inline constexpr guint kDefaultSlots = bips::ProducerOptions{}.slot_count;
+static_assert(kDefaultSlots == 8, "the reasoning above is for 8 slots");
 inline constexpr guint kDefaultPerms = 0600;
 // max-wait, in milliseconds: the core's default bound (ProducerOptions),
 // and the largest value that still fits its nanosecond clock.
@@ -50,12 +51,12 @@ inline constexpr guint64 kDefaultMaxWaitMs =
 inline constexpr guint64 kMaxWaitLimitMs = G_MAXINT64 / 1000000;
 // max-consumers: the core's default and range (ProducerOptions::max_consumers).
 inline constexpr guint kDefaultMaxConsumers = bips::ProducerOptions{}.max_consumers;
-inline constexpr guint kMaxConsumersLimit = 256;
+inline constexpr guint kMaxConsumersLimit = bips::kMaxConsumerCount;
 
 // Bytes of metadata each frame may carry (video layout, regions of
 // interest, custom metas): room for a few hundred detections.
 inline constexpr guint kDefaultMetaSize = bips::ProducerOptions{}.meta_capacity;
-inline constexpr guint kMaxMetaSize = 65536; // the library's limit
+inline constexpr guint kMaxMetaSize = bips::kMaxMetaCapacity;
 
 // Properties. Guarded by GST_OBJECT_LOCK of the element.
 struct SinkSettings {

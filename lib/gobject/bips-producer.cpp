@@ -32,10 +32,11 @@ struct ProducerState {
     // Construct-only settings: written before g_initable_init(), read-only
     // afterwards.
     std::string name;
-    guint slot_count = 8;
+    // Defaults: the core's (ProducerOptions), also the properties'.
+    guint slot_count = bips::ProducerOptions{}.slot_count;
     guint64 slot_size = 0;
-    guint mode = 0600;
-    guint max_consumers = 16;
+    guint mode = bips::ProducerOptions{}.mode;
+    guint max_consumers = bips::ProducerOptions{}.max_consumers;
     guint64 max_wait_ms = 2000; // 0: wait forever
     guint meta_size = bips::ProducerOptions{}.meta_capacity;
 
@@ -240,8 +241,10 @@ static void bips_producer_class_init(BipsProducerClass *klass)
      *
      * How many slots the channel has (2 to 1024).
      */
-    properties[PROP_SLOT_COUNT] = g_param_spec_uint("slot-count", "Slot count",
-                                                    "Number of slots", 2, 1024, 8, construct);
+    const bips::ProducerOptions defaults;
+    properties[PROP_SLOT_COUNT] =
+        g_param_spec_uint("slot-count", "Slot count", "Number of slots", bips::kMinSlotCount,
+                          bips::kMaxSlotCount, defaults.slot_count, construct);
     /**
      * BipsProducer:slot-size:
      *
@@ -266,7 +269,7 @@ static void bips_producer_class_init(BipsProducerClass *klass)
      */
     properties[PROP_MAX_CONSUMERS] =
         g_param_spec_uint("max-consumers", "Max consumers", "Consumer entries of the channel",
-                          1, 256, 16, construct);
+                          1, bips::kMaxConsumerCount, defaults.max_consumers, construct);
     /**
      * BipsProducer:max-wait:
      *
@@ -288,8 +291,8 @@ static void bips_producer_class_init(BipsProducerClass *klass)
      * bips_producer_publish_with_metas() sends. Default 16384, as bipssink.
      */
     properties[PROP_META_SIZE] = g_param_spec_uint(
-        "meta-size", "Metadata size", "Bytes of metadata each frame may carry", 0, 65536,
-        bips::ProducerOptions{}.meta_capacity, construct);
+        "meta-size", "Metadata size", "Bytes of metadata each frame may carry", 0,
+        bips::kMaxMetaCapacity, defaults.meta_capacity, construct);
     /**
      * BipsProducer:epoch:
      *

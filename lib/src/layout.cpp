@@ -30,6 +30,10 @@ uint64_t realtime_ns()
 
 } // namespace
 
+// The ranges the messages below name.
+static_assert(kMinSlots == 2 && kMaxSlots == 1024 && kMaxConsumers == 256 &&
+              kMaxMetaCapacity == 65536);
+
 Result<Geometry> plan_geometry(const ProducerOptions &o, uint64_t page)
 {
     if (o.slot_count < kMinSlots || o.slot_count > kMaxSlots)

@@ -30,6 +30,8 @@
 // waits and wakes on them). Each field says who writes it and how.
 #pragma once
 
+#include <bips/producer.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -42,11 +44,11 @@ inline constexpr uint64_t kConsumerMagic = 0x324e4f4353504942ull; // "BIPSCON2"
 inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint32_t kInfoEntries = 4;
 
-inline constexpr uint32_t kMinSlots = 2;
-inline constexpr uint32_t kMaxSlots = 1024;
-inline constexpr uint32_t kMaxConsumers = 256;
+// The public limits (<bips/producer.h>), under the names used here.
+inline constexpr uint32_t kMinSlots = kMinSlotCount;
+inline constexpr uint32_t kMaxSlots = kMaxSlotCount;
+inline constexpr uint32_t kMaxConsumers = kMaxConsumerCount;
 inline constexpr uint32_t kMaxInfoCapacity = 1u << 20;
-inline constexpr uint32_t kMaxMetaCapacity = 64u << 10;
 inline constexpr uint64_t kMaxSlotSize = 1ull << 40;
 // Pages from 4 KiB to 64 KiB (arm64 kernels use 4, 16 or 64 KiB).
 inline constexpr uint64_t kMinPageSize = 4096;

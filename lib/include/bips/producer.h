@@ -12,13 +12,21 @@
 
 namespace bips {
 
+// The ranges of ProducerOptions that Producer::create() accepts (it
+// refuses others with InvalidArgument naming the range). Bindings and the
+// elements take their property ranges from here.
+inline constexpr uint32_t kMinSlotCount = 2;
+inline constexpr uint32_t kMaxSlotCount = 1024;
+inline constexpr uint32_t kMaxConsumerCount = 256;
+inline constexpr uint32_t kMaxMetaCapacity = 65536;
+
 struct ProducerOptions {
-    uint32_t slot_count = 8;         // 2 .. 1024 slots
+    uint32_t slot_count = 8;         // kMinSlotCount .. kMaxSlotCount
     uint64_t slot_size = 0;          // bytes per slot, required (> 0)
-    uint32_t max_consumers = 16;     // 1 .. 256 consumer entries
+    uint32_t max_consumers = 16;     // 1 .. kMaxConsumerCount consumer entries
     uint32_t stream_info_capacity = 16384; // bytes of stream info (caps)
-    uint32_t meta_capacity = 16384;  // bytes of per-frame metadata, 0 .. 65536
-                                     // (see <bips/framemeta.h>)
+    uint32_t meta_capacity = 16384;  // bytes of per-frame metadata, 0 ..
+                                     // kMaxMetaCapacity (see <bips/framemeta.h>)
     uint32_t mode = 0600;            // permission bits of the channel socket
     // How long the producer may wait for the consumers that hold it back
     // (lossless readers behind, slots held) before it drops the one that
