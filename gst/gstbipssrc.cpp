@@ -268,7 +268,7 @@ static void gst_bips_src_finalize(GObject *object)
 // before the pipeline can post EOS. Every end of the stream passes here,
 // whoever ends it: the producer (create returns EOS), basesrc's num-buffers
 // limit (which ends the stream without calling create), or an EOS sent to
-// the element. The probe belongs to the pad, which the element owns, so
+// the element. A run that ends otherwise posts them in stop(). The probe belongs to the pad, which the element owns, so
 // `user_data` (the element) outlives it.
 static GstPadProbeReturn gst_bips_src_eos_probe(GstPad *, GstPadProbeInfo *info,
                                                 gpointer user_data)

@@ -134,6 +134,7 @@ bool SrcState::start()
     rejected_ = 0;
     reconnects_ = 0;
     copied_ = 0;
+    stats_posted_ = false;
     last_skipped_ = 0;
     skipped_before_ = 0;
     have_last_seq_ = false;
@@ -186,6 +187,10 @@ bool SrcState::start()
 
 void SrcState::stop()
 {
+    // A run that ended without EOS (an error, or the application stopping
+    // the pipeline) gets its final counters too, while `held` can still be
+    // read.
+    post_stats();
     std::unique_ptr<bips::Consumer> consumer;
     {
         std::lock_guard<std::mutex> guard(mutex_);
@@ -505,6 +510,8 @@ void SrcState::unlock_stop()
 
 void SrcState::post_stats()
 {
+    if (stats_posted_.exchange(true))
+        return;
     gst_element_post_message(GST_ELEMENT(src_), gst_message_new_element(GST_OBJECT(src_), stats()));
 }
 

@@ -68,8 +68,9 @@ public:
     void unlock();
     void unlock_stop();
     GstStructure *stats();
-    // Posts stats() as an element message (GstBipsSrcStats). Called as the
-    // EOS event leaves the source pad, from the thread that pushes it.
+    // Posts stats() as an element message (GstBipsSrcStats), once per run:
+    // as the EOS event leaves the source pad (from the thread that pushes
+    // it), or in stop() when the run ended without EOS. Any thread.
     void post_stats();
     // The max-held property changed (any thread; GST_OBJECT_LOCK held).
     void set_max_held(guint max_held) { max_held_.store(max_held, std::memory_order_relaxed); }
@@ -157,6 +158,9 @@ private:
     std::atomic<guint64> rejected_{0}; // frames dropped by make_buffer
     std::atomic<guint64> reconnects_{0};
     std::atomic<guint64> copied_{0}; // frames pushed as a copy (limit_held)
+    // Whether this run's final stats were posted (post_stats(): once per
+    // start()).
+    std::atomic<bool> stats_posted_{false};
     std::atomic<guint> max_held_{0}; // the max-held property; 0 = auto
     std::atomic<guint> auto_max_held_{1}; // bips::default_max_held() of the attachment
     std::atomic<guint64> epoch_{0};

@@ -285,6 +285,65 @@ GST_START_TEST (test_final_stats_at_every_end)
 }
 GST_END_TEST
 
+/* Pops @pipeline's GstBipsSrcStats messages that are already on its bus
+ * (waiting up to @wait_ms for the first) and returns how many there were;
+ * the last one's `received` goes to @received. */
+static guint
+pop_src_stats (GstElement *pipeline, gint wait_ms, guint64 *received)
+{
+  guint count = 0;
+  GstMessage *msg;
+  while ((msg = bt_pop_message (pipeline, GST_MESSAGE_ELEMENT,
+              count ? 0 : wait_ms)) != NULL) {
+    const GstStructure *st = gst_message_get_structure (msg);
+    if (st != NULL && gst_structure_has_name (st, "GstBipsSrcStats")) {
+      guint64 value = 0;
+      count++;
+      fail_unless (gst_structure_get_uint64 (st, "received", &value));
+      if (received != NULL)
+        *received = value;
+    }
+    gst_message_unref (msg);
+  }
+  return count;
+}
+
+/* Proves: a run that ends without EOS (the application takes the pipeline
+ * down) still posts bipssrc's final stats, once, with what it received;
+ * and a run that ended with EOS does not post them a second time when it
+ * stops. */
+GST_START_TEST (test_final_stats_when_stopped)
+{
+  g_autofree gchar *channel = bt_channel_name ("finalstats-stop");
+  GstElement *producer = start_live_producer (channel, CAPS_160);
+  g_autofree gchar *cdesc = g_strdup_printf ("bipssrc name=src channel=%s "
+      "! fakesink", channel);
+  GstElement *consumer = bt_start (cdesc);
+  GstElement *src = bt_by_name (consumer, "src");
+  fail_unless (bt_wait_stat_at_least (src, "received", 5, BT_WAIT_MS) >= 5,
+      "no frames");
+  fail_unless_equals_int (pop_src_stats (consumer, 0, NULL), 0);
+  fail_unless (gst_element_set_state (consumer, GST_STATE_READY)
+      != GST_STATE_CHANGE_FAILURE);
+  guint64 received = 0;
+  fail_unless_equals_int (pop_src_stats (consumer, BT_WAIT_MS, &received), 1);
+  fail_unless (received >= 5, "stats say %" G_GUINT64_FORMAT " frames",
+      received);
+  bt_stop (consumer);
+
+  g_autofree gchar *edesc = g_strdup_printf ("bipssrc channel=%s "
+      "num-buffers=4 ! fakesink", channel);
+  consumer = bt_start (edesc);
+  fail_unless_equals_uint64 (final_received (consumer), 4);
+  fail_unless (gst_element_set_state (consumer, GST_STATE_READY)
+      != GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (pop_src_stats (consumer, 200, &received), 0);
+  bt_stop (consumer);
+  bt_stop (producer);
+  bt_remove_channel (channel);
+}
+GST_END_TEST
+
 /* Proves: max-consumers bounds the consumers of a channel: with 1, a
  * second bipssrc fails to start with an error that names the channel and
  * the property to raise, and the first one carries on. */
@@ -490,6 +549,7 @@ lifecycle_suite (void)
   tcase_add_test (tc, test_second_producer_refused);
   tcase_add_test (tc, test_refused_caps_explained);
   tcase_add_test (tc, test_final_stats_at_every_end);
+  tcase_add_test (tc, test_final_stats_when_stopped);
   tcase_add_test (tc, test_max_consumers_refuses_one_more);
   tcase_add_test (tc, test_wait_for_consumer_unblocks);
   tcase_add_test (tc, test_backpressure_unblocks);
