@@ -43,9 +43,12 @@ tmp="$(mktemp -d /tmp/bips-gstbench.XXXXXX)"
 cleanup() {
   jobs -p | xargs -r kill -9 2>/dev/null || true
   rm -rf "$tmp"
-  rm -f /dev/shm/bips-gstbench-$$-*
 }
 trap cleanup EXIT
+# The bips channels' sockets live in a folder of this run (removed with it,
+# also after a killed run).
+export BIPS_DIR="$tmp/channels"
+mkdir -m 700 "$BIPS_DIR"
 
 export GST_PLUGIN_PATH_1_0="$build/gst"
 export GST_REGISTRY_1_0="$tmp/registry.bin"
@@ -138,7 +141,6 @@ run_bips() { # N W H [bipssrc options]
     ! $(caps "$2" "$3") ! bipssink name=sink channel=$ch wait-for-consumer=true sync=false" \
     2>"$tmp/producer.err") || { echo "bips producer failed: $(cat "$tmp/producer.err")" >&2; }
   wait "$cpid" || { echo "bips consumer failed: $(cat "$tmp/consumer.err")" >&2; }
-  rm -f "/dev/shm/bips-$ch"
   local received
   received=$(field received <"$tmp/consumer.out")
   [[ "$received" == "$1" ]] || { echo "bips consumer received ${received:-?} of $1" >&2; return; }
