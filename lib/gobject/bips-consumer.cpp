@@ -602,7 +602,9 @@ BipsFrame *bips_consumer_poll_next(BipsConsumer *self, gint64 timeout_ms, gint *
  * %FALSE with @frame still empty, @out_code 0 and @out_message the
  * timeout's text when nothing came in time, or @out_code and @out_message
  * naming a failure, %BIPS_ERROR_INVALID_ARGUMENT for a @frame that was
- * already filled. @frame must not be used by another thread meanwhile.
+ * already filled or that another call is filling (a frame is filled at
+ * most once, so two threads can never get the same one). Until the call
+ * returns, @frame's accessors must not be used by another thread.
  *
  * Returns: %TRUE when @frame now holds the next frame
  */
@@ -611,22 +613,23 @@ gboolean bips_consumer_poll_next_into(BipsConsumer *self, BipsFrame *frame, gint
                                       guint64 *out_address, guint64 *out_size,
                                       guint64 *out_layout_id)
 {
+    *out_address = *out_size = *out_layout_id = 0;
     g_return_val_if_fail(BIPS_IS_CONSUMER(self), FALSE);
     g_return_val_if_fail(BIPS_IS_FRAME(frame), FALSE);
-    *out_address = *out_size = *out_layout_id = 0;
     ConsumerState &s = *self->state;
-    if (bips_frame_is_filled_internal(frame)) {
+    if (!bips_frame_claim_internal(frame)) {
         bips::gobject::poll_failed(
             out_code, out_message,
             bips::Error{bips::Errc::InvalidArgument,
-                        "bips_consumer_poll_next_into() needs an empty frame; this one holds "
-                        "frame " + std::to_string(bips_frame_get_sequence(frame)) +
-                            ": make a new one with bips_frame_new()"},
+                        "bips_consumer_poll_next_into() needs an empty frame; this one holds a "
+                        "frame already, or another call is filling it: make a new one with "
+                        "bips_frame_new()"},
             false);
         return FALSE;
     }
     auto r = next_frame(s, timeout_ms, frame);
     if (!r) {
+        bips_frame_unclaim_internal(frame);
         bips::gobject::poll_failed(out_code, out_message, r.error(), ran_out(s, r.error()));
         return FALSE;
     }

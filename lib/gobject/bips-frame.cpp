@@ -2,6 +2,7 @@
 // bips GObject facade: BipsFrame, one published frame held by a consumer.
 #include "bips-private.h"
 
+#include <atomic>
 #include <mutex>
 
 /**
@@ -26,10 +27,16 @@
 namespace {
 
 // C++ state of a BipsFrame: new in bips_frame_init(), deleted in finalize.
+// Where a frame is in its one fill: Empty -> Claimed (a poll_next_into()
+// waits to fill it) -> Filled, or back to Empty when no frame came.
+enum class Fill : int { Empty, Claimed, Filled };
+
 struct FrameState {
-    std::mutex mu;      // guards `frame` and `filled` (release and fill vs. data accessors)
+    std::mutex mu;      // guards `frame` (release and fill vs. data accessors)
     bips::Frame frame;  // invalid until filled and once released
-    bool filled = false; // set once, by bips_frame_fill_internal()
+    // Changed under `mu`; Filled is stored (release) after the fields
+    // below, so a reader that loads Filled (acquire) may read them.
+    std::atomic<Fill> fill{Fill::Empty};
     // Written by the fill, before the frame is handed to anyone (or, for
     // bips_consumer_poll_next_into(), while its caller waits for it);
     // immutable afterwards (no lock needed).
@@ -46,9 +53,12 @@ struct FrameState {
     std::string meta_problem; // why `meta` could not be decoded, or empty
 };
 
-// The frame's metadata, decoded once; any thread.
+// The frame's metadata, decoded once; any thread. Nothing to decode, and
+// nothing decided for later, until the frame is filled.
 const FrameState &decode_meta(FrameState &s)
 {
+    if (s.fill.load(std::memory_order_acquire) != Fill::Filled)
+        return s;
     std::call_once(s.decode_once, [&s] {
         if (!s.meta)
             return;
@@ -121,10 +131,20 @@ BipsFrame *bips_frame_new(void)
     return bips_frame_new_empty_internal();
 }
 
-bool bips_frame_is_filled_internal(BipsFrame *self)
+bool bips_frame_claim_internal(BipsFrame *self)
 {
     std::lock_guard lock(self->state->mu);
-    return self->state->filled;
+    if (self->state->fill.load(std::memory_order_relaxed) != Fill::Empty)
+        return false;
+    self->state->fill.store(Fill::Claimed, std::memory_order_relaxed);
+    return true;
+}
+
+void bips_frame_unclaim_internal(BipsFrame *self)
+{
+    std::lock_guard lock(self->state->mu);
+    if (self->state->fill.load(std::memory_order_relaxed) == Fill::Claimed)
+        self->state->fill.store(Fill::Empty, std::memory_order_relaxed);
 }
 
 void bips_frame_fill_internal(BipsFrame *self, bips::Frame &&frame,
@@ -132,7 +152,9 @@ void bips_frame_fill_internal(BipsFrame *self, bips::Frame &&frame,
 {
     FrameState &s = *self->state;
     std::lock_guard lock(s.mu);
-    s.filled = true;
+    // Filled once: a second fill would give the first frame's slot back
+    // under whoever reads it.
+    g_return_if_fail(s.fill.load(std::memory_order_relaxed) != Fill::Filled);
     s.info = frame.info();
     s.sequence = frame.sequence();
     s.slot = frame.slot();
@@ -142,6 +164,7 @@ void bips_frame_fill_internal(BipsFrame *self, bips::Frame &&frame,
     if (!frame.meta().empty())
         s.meta = g_bytes_new(frame.meta().data(), frame.meta().size());
     s.frame = std::move(frame);
+    s.fill.store(Fill::Filled, std::memory_order_release);
 }
 
 /**
@@ -167,7 +190,7 @@ gboolean bips_frame_get_data_region(BipsFrame *self, guint64 *out_address, guint
     const bips::Frame &f = self->state->frame;
     if (!f.valid()) {
         bips::gobject::set_misuse(
-            error, self->state->filled
+            error, self->state->fill.load(std::memory_order_relaxed) == Fill::Filled
                        ? "frame " + std::to_string(self->state->sequence) +
                              " was released; its data is gone"
                        : std::string("the frame is empty: bips_consumer_poll_next_into() "
@@ -264,11 +287,17 @@ bips::gobject::FrameLayoutKey bips_frame_layout_key_internal(BipsFrame *frame)
  *
  * Returns: (transfer full): the metadata (an empty vardict when there is
  *   none); %NULL with %BIPS_ERROR_CORRUPT naming the problem when the
- *   producer's metadata cannot be read
+ *   producer's metadata cannot be read, or with
+ *   %BIPS_ERROR_INVALID_ARGUMENT for an empty frame (bips_frame_new())
  */
 GVariant *bips_frame_get_metas(BipsFrame *self, GError **error)
 {
     g_return_val_if_fail(BIPS_IS_FRAME(self), nullptr);
+    if (self->state->fill.load(std::memory_order_acquire) != Fill::Filled) {
+        bips::gobject::set_misuse(error, "the frame is empty: bips_consumer_poll_next_into() "
+                                         "fills it");
+        return nullptr;
+    }
     const FrameState &s = decode_meta(*self->state);
     if (!s.meta_problem.empty()) {
         bips::gobject::set_error(error, bips::Error{bips::Errc::Corrupt, s.meta_problem});

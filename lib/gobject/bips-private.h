@@ -66,11 +66,15 @@ BipsFrame *bips_frame_new_internal(bips::Frame &&frame, bips::gobject::SharedInf
 // The same in two steps, so that a consumer can make the object before it
 // waits for the frame (making it costs more than the rest of next() when
 // the CPU caches are cold): an empty frame, never handed out until filled
-// (a new reference), then fill() once. is_filled(): whether it was.
+// (a new reference), then fill() once. A frame the caller made
+// (bips_consumer_poll_next_into()) is claimed first, so that no two calls
+// fill it: claim() is false unless it was empty; unclaim() makes a claimed
+// frame that got no frame empty again. Any thread.
 BipsFrame *bips_frame_new_empty_internal();
 void bips_frame_fill_internal(BipsFrame *self, bips::Frame &&frame,
                               bips::gobject::SharedInfo info, guint64 epoch);
-bool bips_frame_is_filled_internal(BipsFrame *self);
+bool bips_frame_claim_internal(BipsFrame *self);
+void bips_frame_unclaim_internal(BipsFrame *self);
 
 // The key of `frame`'s layout (decodes its metadata if not done yet). Any
 // thread.

@@ -278,14 +278,15 @@ def wait_rest(poll, seconds: Optional[float], code: int, message: Optional[str])
 
 def poll_until(poll, deadline_ns: Optional[int], round_up: bool = True):
     """Calls `poll(ms)` -- a poll_* method of the binding, which returns
-    (result, code, message), or (result, code, message, *more) -- at least once and in slices of at most
-    SLICE_MS until it returns a result or `deadline_ns` (time.monotonic_ns();
-    None: never) is reached. The last slice is rounded up to a whole
-    millisecond, or down if `round_up` is false (then up to 1 ms is left
-    for the caller).
+    (result, code, message) or (result, code, message, *more) -- at least
+    once and in slices of at most SLICE_MS until it returns a result or
+    `deadline_ns` (time.monotonic_ns(); None: never) is reached. The last
+    slice is rounded up to a whole millisecond, or down if `round_up` is
+    false (then up to 1 ms is left for the caller).
 
     Returns (result, None) -- or ((result, *more), None) for a poll with
-    more values -- or (None, the timeout's text) when the time ran out. Raises the bips exception of a failure."""
+    more values -- or (None, the timeout's text) when the time ran out.
+    Raises the bips exception of a failure."""
     while True:
         last = False
         ms = SLICE_MS

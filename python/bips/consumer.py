@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import threading
 import time
 import warnings
 from typing import Deque, Dict, Iterator, List, Optional, Tuple
@@ -316,6 +317,7 @@ class Consumer:
         # Bips.Frame the next frame is read into; the layout of the frames
         # whose layout id is _layout_id, and Frames with their views built
         # for them.
+        self._reading = threading.Lock()  # next() from one thread at a time
         self._empty: Optional["Bips.Frame"] = None
         self._recent: Deque["Bips.Frame"] = collections.deque()
         self._layout_id = 0
@@ -337,52 +339,66 @@ class Consumer:
         reattach()). Frames that fail validation are skipped and counted
         in `skipped`, never returned.
         """
-        views = self._views
-        views.prepare()
-        # The latest frames' Bips.Frames are let go of here, not when the
-        # caller drops the Frame (typically on `frame = consumer.next()`,
-        # right after the next wake-up), where destroying the wrapper and
-        # the GObject costs ~30 us with cold CPU caches. Dropping a Frame
-        # then only drops a reference; the slots are not concerned (a
-        # frame's slot goes back with its region).
-        recent = self._recent
-        while len(recent) > _KEEP_RECENT:
-            recent.popleft()
-        # The frame to fill, made before the wait, like the views.
-        gframe = self._empty
-        if gframe is None:
-            gframe = self._empty = Bips.Frame.new()
-        if self._anticipation is None or timeout == 0:
-            # One call per frame: each call through GObject-Introspection
-            # costs tens of microseconds right after a wake-up
-            # (docs/performance.md).
-            ok, code, message, *where = self._poll_next_into(gframe, _gi.slice_ms(timeout))
-            if not ok:
-                _ok, *where = _gi.wait_rest(functools.partial(self._poll_next_into, gframe),
-                                            timeout, code, message)
-        else:
-            _ok, *where = self._next_anticipating(gframe, timeout)
-        self._empty = None
-        address, size, layout_id = where
-        if layout_id != self._layout_id:
-            views.reset(self._frame_layout(gframe))
-            self._layout_id = layout_id
-        # Taking a prepared Frame and binding it, written out: after a
-        # wake-up every Python call costs microseconds. The frame's region
-        # gives the slot back once neither the Frame nor any array built
-        # from it refers to the memory.
-        key = (address, size)
-        frame = views.ready.pop(key, None)
-        views.taken.append(key)
-        if frame is None:
-            frame = Frame._prepare(address, size, views.layout)
-        frame._gframe = gframe
-        recent.append(gframe)
-        block = frame._block
-        block._owner = gframe
-        block._release = _RELEASE
-        frame._block = None
-        return frame
+        with self._reading:
+            views = self._views
+            views.prepare()
+            # The latest frames' Bips.Frames are let go of here, not when
+            # the caller drops the Frame (typically on `frame =
+            # consumer.next()`, right after the next wake-up), where
+            # destroying the wrapper and the GObject costs ~30 us with cold
+            # CPU caches. Dropping a Frame then only drops a reference; the
+            # slots are not concerned (a frame's slot goes back with its
+            # region).
+            recent = self._recent
+            while len(recent) > _KEEP_RECENT:
+                recent.popleft()
+            # The frame to fill, made before the wait like the views. Out
+            # of self._empty during the call; put back only while still
+            # empty.
+            gframe = self._empty
+            if gframe is None:
+                gframe = Bips.Frame.new()
+            self._empty = None
+            try:
+                if self._anticipation is None or timeout == 0:
+                    # One call per frame: each call through
+                    # GObject-Introspection costs tens of microseconds
+                    # right after a wake-up (docs/performance.md).
+                    ok, code, message, *where = self._poll_next_into(gframe,
+                                                                     _gi.slice_ms(timeout))
+                    if not ok:
+                        _ok, *where = _gi.wait_rest(
+                            functools.partial(self._poll_next_into, gframe), timeout, code,
+                            message)
+                else:
+                    _ok, *where = self._next_anticipating(gframe, timeout)
+            except BaseException:
+                # A timeout, a failure, or Ctrl-C during the wait. If a
+                # frame came with the Ctrl-C, it is dropped here and its
+                # GObject gives the slot back.
+                if gframe.is_released():
+                    self._empty = gframe
+                raise
+            address, size, layout_id = where
+            if layout_id != self._layout_id:
+                views.reset(self._frame_layout(gframe))
+                self._layout_id = layout_id
+            # Taking a prepared Frame and binding it, written out: after a
+            # wake-up every Python call costs microseconds. The frame's
+            # region gives the slot back once neither the Frame nor any
+            # array built from it refers to the memory.
+            key = (address, size)
+            frame = views.ready.pop(key, None)
+            views.taken.append(key)
+            if frame is None:
+                frame = Frame._prepare(address, size, views.layout)
+            frame._gframe = gframe
+            block = frame._block
+            block._owner = gframe
+            block._release = _RELEASE
+            frame._block = None
+            recent.append(gframe)
+            return frame
 
     @staticmethod
     def _frame_layout(gframe: "Bips.Frame") -> Optional[VideoLayout]:

@@ -2,6 +2,7 @@
 """The Bips-1.0 binding itself: GIR contents, errors, frame and slot life cycles."""
 
 import os
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -260,3 +261,35 @@ def test_poll_next_into_fills_an_empty_frame_and_names_its_layout(channel):
         frame.release()
     assert ids[0] == ids[1] == ids[2] and ids[3] == ids[4]
     assert len({ids[0], ids[3], ids[5]}) == 3 and 0 not in ids
+
+
+def test_an_empty_frame_has_no_metas_and_gets_them_once_filled(channel):
+    producer = Bips.Producer.new(channel, 2, 64, 0o600)
+    consumer = Bips.Consumer.new(channel, Bips.Policy.LOSSLESS, 1000)
+    frame = Bips.Frame.new()
+    with pytest.raises(GLib.Error) as info:
+        frame.get_metas()
+    assert info.value.matches(Bips.error_quark(), Bips.Error.INVALID_ARGUMENT)
+    assert "empty" in info.value.message
+    _publish(producer, GLib.Variant("a{sv}", {"offset": GLib.Variant("t", 7)}))
+    ok, *_ = consumer.poll_next_into(frame, 1000)
+    assert ok and frame.get_metas().unpack() == {"offset": 7}
+
+
+def test_a_frame_being_filled_is_refused_to_a_second_call(channel):
+    """While one call waits to fill a frame, another call with the same
+    frame is refused at once; the first still gets its frame."""
+    import threading
+
+    producer = Bips.Producer.new(channel, 2, 64, 0o600)
+    consumer = Bips.Consumer.new(channel, Bips.Policy.LOSSLESS, 1000)
+    frame = Bips.Frame.new()
+    first = []
+    waiter = threading.Thread(target=lambda: first.append(consumer.poll_next_into(frame, 5000)))
+    waiter.start()
+    time.sleep(0.2)
+    ok, code, message, *_ = consumer.poll_next_into(frame, 0)
+    assert not ok and code == Bips.Error.INVALID_ARGUMENT and "another call" in message
+    _publish(producer)
+    waiter.join(timeout=10)
+    assert first and first[0][0] and frame.get_size() == 16

@@ -389,3 +389,58 @@ def test_a_ready_frame_or_slot_takes_one_call(channel):
         with pytest.raises(bips.Timeout):
             consumer.next(timeout=0)
         assert calls[-1] == ("next", 0)
+
+
+def test_ctrl_c_as_a_frame_comes_leaves_the_consumer_usable(channel):
+    """A KeyboardInterrupt raised right after the library filled the frame
+    (the signal handler runs as the call returns) drops that frame and its
+    slot, and the next call reads the next frame into a new, empty one."""
+    with bips.Producer(channel, 16, slot_count=2) as producer, \
+            bips.Consumer(channel, "lossless", timeout=1, max_held=bips.UNLIMITED_HELD) \
+            as consumer:
+        real = consumer._poll_next_into
+
+        def interrupted(gframe, ms):
+            result = real(gframe, ms)
+            raise KeyboardInterrupt
+
+        consumer._poll_next_into = interrupted
+        producer.write(b"a" * 16, timeout=1)
+        with pytest.raises(KeyboardInterrupt):
+            consumer.next(timeout=1)
+        consumer._poll_next_into = real
+        # The dropped frame's slot is free again: two more writes fit the
+        # two slots while nothing else is read.
+        producer.write(b"b" * 16, timeout=1)
+        producer.write(b"c" * 16, timeout=1)
+        for expected in (b"b", b"c"):
+            with consumer.next(timeout=1) as frame:
+                assert bytes(frame.data[:1]) == expected
+
+
+def test_two_threads_never_get_the_same_frame(channel):
+    """next() from two threads: each frame goes to one of them, in its own
+    slot, and each array keeps reading its own frame while the producer
+    writes on."""
+    with bips.Producer(channel, 16, slot_count=8) as producer, \
+            bips.Consumer(channel, "lossless", timeout=1, max_held=bips.UNLIMITED_HELD) \
+            as consumer:
+        got = queue.Queue()
+
+        def read():
+            frame = consumer.next(timeout=5)
+            got.put((frame.sequence, frame.data))
+
+        threads = [threading.Thread(target=read) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.1)  # both are waiting
+        producer.write(b"A" * 16, timeout=1)
+        producer.write(b"B" * 16, timeout=1)
+        for t in threads:
+            t.join(timeout=10)
+        results = sorted([got.get_nowait(), got.get_nowait()], key=lambda r: r[0])
+        assert [seq for seq, _ in results] == [0, 1]
+        for k in range(6):  # would reuse a slot given back by mistake
+            producer.write(bytes([ord("a") + k]) * 16, timeout=1)
+        assert [bytes(data[:1]) for _, data in results] == [b"A", b"B"]

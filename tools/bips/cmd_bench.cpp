@@ -7,6 +7,8 @@
 #include "commands.h"
 #include "timing.h"
 
+#include <bips/producer.h>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,7 +85,8 @@ Result<std::vector<BenchConfig>> make_plan(const Args &args)
         base.slot_size = *size;
     }
     if (args.has("slots")) {
-        auto n = parse_count("slots", args.get("slots"), 2, 1024);
+        auto n = parse_count("slots", args.get("slots"), bips::kMinSlotCount,
+                             bips::kMaxSlotCount);
         if (!n.ok())
             return n.error();
         base.slots = static_cast<uint32_t>(*n);
