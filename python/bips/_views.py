@@ -15,7 +15,7 @@ the garbage collector picks.
 from __future__ import annotations
 
 import weakref
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Set, Tuple
 
 import numpy as np
 
@@ -144,29 +144,34 @@ class PreparedViews:
 
     `build(address, size, layout)` makes an item (a View, or what the
     consumer wraps around one). Taking one is written out in the
-    consumer, where every call counts: pop (address, size) from `ready`,
-    append that key to `taken`, and build the item now if none was ready.
-    An item serves only a frame with the same address, size and layout,
-    so items left from an older mapping are never handed out for anything
-    but what a frame says is there. Bounded: at most MAX_READY items wait
-    at a time. One thread at a time (Consumer.next()).
+    consumer, where every call counts: pop the address from `ready`; if
+    the item is for another size, add the address to `varying` and build
+    one now (also when none was ready); append (address, size) to
+    `taken`. Addresses in `varying` (encoded streams, whose frames differ
+    in size) get nothing prepared: it would be thrown away. An item
+    serves only a frame with the same address, size and layout, so items
+    left from an older mapping are never handed out for anything but what
+    a frame says is there. Bounded: at most MAX_READY items and as many
+    varying addresses. One thread at a time (Consumer.next()).
     """
 
     MAX_READY = 64
 
-    __slots__ = ("layout", "build", "ready", "taken")
+    __slots__ = ("layout", "build", "ready", "taken", "varying")
 
     def __init__(self, build: Callable[[int, int, Optional[VideoLayout]], object]):
         self.layout: Optional[VideoLayout] = None
         self.build = build
-        self.ready: Dict[Tuple[int, int], object] = {}
+        self.ready: Dict[int, object] = {}
         self.taken: List[Tuple[int, int]] = []
+        self.varying: Set[int] = set()
 
     def reset(self, layout: Optional[VideoLayout]) -> None:
         """Drops every prepared item; later ones are built for `layout`."""
         self.layout = layout
         self.ready.clear()
         self.taken.clear()
+        self.varying.clear()
 
     def prepare(self) -> None:
         """Builds an item for each address taken since the last call."""
@@ -174,6 +179,9 @@ class PreparedViews:
             return
         if len(self.ready) + len(self.taken) > self.MAX_READY:
             self.ready.clear()
+        if len(self.varying) > self.MAX_READY:
+            self.varying.clear()
         for address, size in self.taken:
-            self.ready[(address, size)] = self.build(address, size, self.layout)
+            if address not in self.varying:
+                self.ready[address] = self.build(address, size, self.layout)
         self.taken.clear()

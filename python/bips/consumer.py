@@ -387,11 +387,12 @@ class Consumer:
             # wake-up every Python call costs microseconds. The frame's
             # region gives the slot back once neither the Frame nor any
             # array built from it refers to the memory.
-            key = (address, size)
-            frame = views.ready.pop(key, None)
-            views.taken.append(key)
-            if frame is None:
+            frame = views.ready.pop(address, None)
+            if frame is None or frame._size != size:
+                if frame is not None:
+                    views.varying.add(address)
                 frame = Frame._prepare(address, size, views.layout)
+            views.taken.append((address, size))
             frame._gframe = gframe
             block = frame._block
             block._owner = gframe

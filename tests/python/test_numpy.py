@@ -433,3 +433,27 @@ def test_a_program_that_keeps_frames_gets_too_many_held(channel):
         with consumer.next(timeout=1) as frame:
             assert frame.data[0] == 2, "the refusal took nothing"
         assert [c[0] for c in copies] == [0, 1]
+
+
+def test_frames_views_are_prepared_ahead_only_where_sizes_repeat(channel):
+    """next() hands out views built before the wait for slots whose frames
+    keep one size, and builds them on arrival where sizes vary; either
+    way every frame reads its own bytes, at its own size."""
+    with bips.Producer(channel, 4096, slot_count=2) as producer, \
+            bips.Consumer(channel, timeout=1) as consumer:
+        views = consumer._views
+        for k in range(8):  # one size: after the first round, from `ready`
+            producer.write(bytes([k]) * 100, timeout=1)
+            ready_before = set(views.ready)
+            with consumer.next(timeout=1) as frame:
+                assert frame.size == 100 and bytes(frame.data) == bytes([k]) * 100
+                if k >= 2:
+                    assert frame.address in ready_before
+        assert not views.varying
+        sizes = [10, 300, 4096, 7, 300, 1000, 20, 3000]
+        for k, size in enumerate(sizes):
+            producer.write(bytes([k + 1]) * size, timeout=1)
+            with consumer.next(timeout=1) as frame:
+                assert frame.size == size and bytes(frame.data) == bytes([k + 1]) * size
+        # Both slots' sizes changed: nothing is prepared for them any more.
+        assert len(views.varying) == 2 and not views.ready
