@@ -400,7 +400,7 @@ bips::Result<BipsFrame *> next_frame(ConsumerState &s, gint64 timeout_ms,
         return not_open(s);
     // Made before the wait, so that the wake-up does not pay for it.
     if (!into && !s.spare_frame)
-        s.spare_frame = bips_frame_new_empty_internal();
+        s.spare_frame = bips_frame_new();
     auto r = s.core->next(bips::gobject::timeout_from_ms(timeout_ms));
     bips::gobject::SharedInfo info;
     guint64 epoch;

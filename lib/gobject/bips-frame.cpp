@@ -102,19 +102,6 @@ static void bips_frame_init(BipsFrame *self)
     self->state = new FrameState();
 }
 
-BipsFrame *bips_frame_new_internal(bips::Frame &&frame, bips::gobject::SharedInfo info,
-                                   guint64 epoch)
-{
-    BipsFrame *self = bips_frame_new_empty_internal();
-    bips_frame_fill_internal(self, std::move(frame), std::move(info), epoch);
-    return self;
-}
-
-BipsFrame *bips_frame_new_empty_internal()
-{
-    return static_cast<BipsFrame *>(g_object_new(BIPS_TYPE_FRAME, nullptr));
-}
-
 /**
  * bips_frame_new:
  *
@@ -128,7 +115,7 @@ BipsFrame *bips_frame_new_empty_internal()
  */
 BipsFrame *bips_frame_new(void)
 {
-    return bips_frame_new_empty_internal();
+    return static_cast<BipsFrame *>(g_object_new(BIPS_TYPE_FRAME, nullptr));
 }
 
 bool bips_frame_claim_internal(BipsFrame *self)

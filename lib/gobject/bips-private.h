@@ -59,18 +59,14 @@ bool metas_from_variant(GVariant *v, bips::FrameMeta *m, std::string *why);
 
 } // namespace bips::gobject
 
-// Wraps a frame returned by the core. The BipsFrame takes the frame over and
-// releases it in bips_frame_release() or on finalize. Returns a new reference.
-BipsFrame *bips_frame_new_internal(bips::Frame &&frame, bips::gobject::SharedInfo info,
-                                   guint64 epoch);
-// The same in two steps, so that a consumer can make the object before it
-// waits for the frame (making it costs more than the rest of next() when
-// the CPU caches are cold): an empty frame, never handed out until filled
-// (a new reference), then fill() once. A frame the caller made
+// A frame returned by the core goes into an empty BipsFrame
+// (bips_frame_new()), made before the consumer waits for it (making it
+// costs more than the rest of next() when the CPU caches are cold): fill()
+// once; the BipsFrame takes the frame over and releases it in
+// bips_frame_release() or on finalize. A frame the caller made
 // (bips_consumer_poll_next_into()) is claimed first, so that no two calls
 // fill it: claim() is false unless it was empty; unclaim() makes a claimed
 // frame that got no frame empty again. Any thread.
-BipsFrame *bips_frame_new_empty_internal();
 void bips_frame_fill_internal(BipsFrame *self, bips::Frame &&frame,
                               bips::gobject::SharedInfo info, guint64 epoch);
 bool bips_frame_claim_internal(BipsFrame *self);
