@@ -223,13 +223,11 @@ class Frame:
         return f"<bips.Frame seq={self.sequence} epoch={self.epoch} {state}>"
 
 
-@functools.lru_cache(maxsize=64)
 def _meta_layout(fmt: str, width: int, height: int, offsets: tuple,
                  strides: tuple) -> Tuple[Optional[VideoLayout], Optional[str]]:
     """(layout, problem) for a frame's own video layout: the layout, or
     None with no problem for a format this package does not shape, or None
-    and why the layout does not describe a frame. Cached: a stream sends
-    the same layout frame after frame."""
+    and why the layout does not describe a frame."""
     if fmt not in SUPPORTED_FORMATS:
         return None, None
     try:
@@ -243,12 +241,14 @@ def _meta_layout(fmt: str, width: int, height: int, offsets: tuple,
         return None, f"a video layout that does not describe a frame: {exc}"
 
 
-def _frame_layout(caps_layout: Optional[VideoLayout], fmt: Optional[str], width: int,
-                  height: int, planes: int, offsets, strides,
-                  problem: Optional[str]) -> Optional[VideoLayout]:
-    """The layout to shape a frame with: the frame's own video layout when
-    the producer sent a usable one (padded rows, aligned planes), else the
-    stream info's."""
+def _frame_layout(gframe: "Bips.Frame") -> Optional[VideoLayout]:
+    """The layout to shape `gframe` with (and the frames after it, until
+    their layout id changes; Consumer.next() asks only then): the frame's
+    own video layout when the producer sent a usable one (padded rows,
+    aligned planes), else the stream info's."""
+    _ok, _address, _size, info, fmt, width, height, planes, offsets, strides, problem = \
+        gframe.get_view()
+    caps_layout = video_layout(info)
     layout = None
     if caps_layout is not None and fmt is not None:
         layout, problem = _meta_layout(fmt, width, height, tuple(offsets[:planes]),
@@ -381,7 +381,7 @@ class Consumer:
                 raise
             address, size, layout_id = where
             if layout_id != self._layout_id:
-                views.reset(self._frame_layout(gframe))
+                views.reset(_frame_layout(gframe))
                 self._layout_id = layout_id
             # Taking a prepared Frame and binding it, written out: after a
             # wake-up every Python call costs microseconds. The frame's
@@ -400,18 +400,6 @@ class Consumer:
             frame._block = None
             recent.append(gframe)
             return frame
-
-    @staticmethod
-    def _frame_layout(gframe: "Bips.Frame") -> Optional[VideoLayout]:
-        """The layout to shape `gframe` and the frames after it with, until
-        their layout id changes: the stream info's, or the frame's own
-        video meta."""
-        _ok, _address, _size, info, fmt, width, height, planes, offsets, strides, problem = \
-            gframe.get_view()
-        layout = video_layout(info)
-        if fmt is not None or problem is not None:
-            layout = _frame_layout(layout, fmt, width, height, planes, offsets, strides, problem)
-        return layout
 
     def _next_anticipating(self, gframe: "Bips.Frame", timeout: Optional[float]) -> tuple:
         """next() into `gframe` with the Python warm-up of `anticipate`
