@@ -221,6 +221,19 @@ GST_START_TEST (test_refused_caps_explained)
 }
 GST_END_TEST
 
+/* Whether @msg is bipssrc's GstBipsSrcStats; its `received` goes to
+ * @received. */
+static gboolean
+src_stats_received (GstMessage *msg, guint64 *received)
+{
+  const GstStructure *st = gst_message_get_structure (msg);
+  if (st == NULL || !gst_structure_has_name (st, "GstBipsSrcStats"))
+    return FALSE;
+  fail_unless (gst_structure_get_uint64 (st, "received", received),
+      "stats without received: %" GST_PTR_FORMAT, st);
+  return TRUE;
+}
+
 /* Pops @pipeline's messages up to its EOS and returns the `received` of
  * the GstBipsSrcStats element message that came before it; fails on an
  * error, a second stats message, or none. */
@@ -241,11 +254,10 @@ final_received (GstElement *pipeline)
       gst_message_unref (msg);
       break;
     }
-    const GstStructure *st = gst_message_get_structure (msg);
-    if (st != NULL && gst_structure_has_name (st, "GstBipsSrcStats")) {
+    guint64 value;
+    if (src_stats_received (msg, &value)) {
       fail_unless (received == G_MAXUINT64, "two stats messages before EOS");
-      fail_unless (gst_structure_get_uint64 (st, "received", &received),
-          "stats without received: %" GST_PTR_FORMAT, st);
+      received = value;
     }
     gst_message_unref (msg);
   }
@@ -295,11 +307,9 @@ pop_src_stats (GstElement *pipeline, gint wait_ms, guint64 *received)
   GstMessage *msg;
   while ((msg = bt_pop_message (pipeline, GST_MESSAGE_ELEMENT,
               count ? 0 : wait_ms)) != NULL) {
-    const GstStructure *st = gst_message_get_structure (msg);
-    if (st != NULL && gst_structure_has_name (st, "GstBipsSrcStats")) {
-      guint64 value = 0;
+    guint64 value;
+    if (src_stats_received (msg, &value)) {
       count++;
-      fail_unless (gst_structure_get_uint64 (st, "received", &value));
       if (received != NULL)
         *received = value;
     }

@@ -190,6 +190,21 @@ GST_START_TEST (test_too_much_metadata_is_a_clear_error)
 }
 GST_END_TEST
 
+/* Starts `bipssrc ! appsink name=out` on @channel (in *@consumer) and a
+ * forging producer for it, and waits until the consumer is attached. */
+static BtForger *
+start_forged (const gchar *channel, GstElement **consumer)
+{
+  g_autofree gchar *desc = g_strdup_printf ("bipssrc channel=%s timeout=%d "
+      "! appsink name=out sync=false", channel, BT_WAIT_MS);
+  *consumer = bt_start (desc);
+  g_autofree gchar *error = NULL;
+  BtForger *forger = bt_forger_new (channel, FRAME_SIZE, CAPS, &error);
+  fail_unless (forger != NULL, "cannot create the producer: %s", error);
+  fail_unless (bt_forger_wait_consumers (forger, 1, BT_WAIT_MS));
+  return forger;
+}
+
 /* Proves: a custom meta that only the producer's process has registered
  * is registered here under its name and attached; one whose name belongs
  * to another type here is left out, and the frame still goes. */
@@ -197,13 +212,9 @@ GST_START_TEST (test_peer_custom_metas)
 {
   g_autofree gchar *channel = bt_channel_name ("peermeta");
   fail_unless (gst_meta_get_info ("bips-peer-only") == NULL);
-  g_autofree gchar *desc = g_strdup_printf ("bipssrc channel=%s timeout=%d "
-      "! appsink name=out sync=false", channel, BT_WAIT_MS);
-  GstElement *consumer = bt_start (desc);
+  GstElement *consumer;
+  BtForger *forger = start_forged (channel, &consumer);
   g_autofree gchar *error = NULL;
-  BtForger *forger = bt_forger_new (channel, FRAME_SIZE, CAPS, &error);
-  fail_unless (forger != NULL, "cannot create the producer: %s", error);
-  fail_unless (bt_forger_wait_consumers (forger, 1, BT_WAIT_MS));
 
   guint8 *data = g_malloc0 (FRAME_SIZE);
   const gchar *names[] = { "GstBuffer", "bips-peer-only", NULL };
@@ -239,13 +250,9 @@ GST_END_TEST
 GST_START_TEST (test_peer_names_are_bounded)
 {
   g_autofree gchar *channel = bt_channel_name ("peernames");
-  g_autofree gchar *desc = g_strdup_printf ("bipssrc channel=%s timeout=%d "
-      "! appsink name=out sync=false", channel, BT_WAIT_MS);
-  GstElement *consumer = bt_start (desc);
+  GstElement *consumer;
+  BtForger *forger = start_forged (channel, &consumer);
   g_autofree gchar *error = NULL;
-  BtForger *forger = bt_forger_new (channel, FRAME_SIZE, CAPS, &error);
-  fail_unless (forger != NULL, "cannot create the producer: %s", error);
-  fail_unless (bt_forger_wait_consumers (forger, 1, BT_WAIT_MS));
   GstAppSink *out = GST_APP_SINK (bt_by_name (consumer, "out"));
 
   guint8 *data = g_malloc0 (FRAME_SIZE);
