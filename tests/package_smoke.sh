@@ -272,12 +272,16 @@ int main(int argc, char **argv)
     std::thread writer([&] {
         while (!done) {
             auto slot = (*producer)->acquire(std::chrono::milliseconds(100));
+            if (!slot && slot.error().code == bips::Errc::Timeout)
+                continue; // the consumer holds its frame and reads no more: ring full
             if (!slot) {
+                std::fprintf(stderr, "acquire: %s\n", slot.error().message.c_str());
                 produce_status = 1;
                 return;
             }
             std::memset(slot->data, 0x5a, size);
-            if (!(*producer)->publish(*slot, bips::FrameInfo{.size = size})) {
+            if (auto r = (*producer)->publish(*slot, bips::FrameInfo{.size = size}); !r) {
+                std::fprintf(stderr, "publish: %s\n", r.error().message.c_str());
                 produce_status = 1;
                 return;
             }
